@@ -1,0 +1,67 @@
+"""`python -m runtime [module.function]`: the entry point, from source and frozen.
+
+It only wires things together: configuration from the environment, the
+handler, the Runtime API client and the loop.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+
+from runtime.client import RuntimeAPIClient
+from runtime.config import Config
+from runtime.errors import ConfigError, ErrorPayload, RuntimeAPIError
+from runtime.handler import Handler, resolve_handler
+from runtime.logs import RequestContext, log_error, log_runtime, setup_logging
+from runtime.loop import InvokeLoop
+
+USAGE = """usage: python -m runtime [module.function]
+
+Runs a Lambda function's handler against the Lambda Runtime API named by
+AWS_LAMBDA_RUNTIME_API. The handler comes from the argument, else from _HANDLER."""
+
+
+def main(argv: list[str] | None = None, handler: Handler | None = None) -> int:
+    """Run the runtime; returns the process exit status.
+
+    ``handler`` is given by a frozen bootstrap, whose handler is imported
+    statically at build time; it then wins over the argument and ``_HANDLER``.
+    """
+    args = sys.argv[1:] if argv is None else argv
+    if args and args[0] in ("-h", "--help"):
+        print(USAGE)
+        return 0
+    if len(args) > 1:
+        print(f"staticlambda: expected at most one argument, got {len(args)}\n{USAGE}", file=sys.stderr)
+        return 2
+
+    request_context = RequestContext()
+    setup_logging(request_context, os.environ.get("AWS_LAMBDA_LOG_LEVEL"))
+    try:
+        config = Config.from_env(os.environ, handler=args[0] if args else None)
+    except ConfigError as e:
+        log_runtime(str(e))
+        return 2
+
+    client = RuntimeAPIClient(config.base_url)
+    try:
+        if handler is None:
+            try:
+                handler = resolve_handler(config.handler)
+            except Exception as e:
+                error = ErrorPayload.from_exception(e)
+                log_error(error)
+                client.post_init_error(error)
+                return 1
+        InvokeLoop(client, handler, config, request_context).run()
+    except RuntimeAPIError as e:
+        log_runtime(f"the Runtime API failed, exiting: {e}")
+        return 1
+    finally:
+        client.close()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,121 @@
+"""The Runtime API (2018-06-01) over HTTP, with one long-lived httpx client.
+
+Each method is one request; its path heads it. The client knows nothing of
+handlers: it moves bytes and headers and turns transport failures into
+``RuntimeAPIError``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import httpx
+
+from runtime import headers
+from runtime.errors import ErrorPayload, PayloadTooLarge, RuntimeAPIError
+
+
+@dataclass(frozen=True)
+class Invocation:
+    """One event, as GET /runtime/invocation/next delivers it."""
+
+    request_id: str
+    deadline_ms: int
+    invoked_function_arn: str | None
+    trace_id: str | None
+    client_context: str | None
+    cognito_identity: str | None
+    tenant_id: str | None
+    content_type: str | None
+    body: bytes
+
+
+class RuntimeAPIClient:
+    def __init__(self, base_url: str, transport: httpx.BaseTransport | None = None):
+        # No timeout: Lambda freezes the process between invokes, and a /next
+        # may wait for hours; connections to the Runtime API are never expected
+        # to time out. verify=False because the API is plain HTTP on a local
+        # address: loading a CA bundle here would cost start-up time for nothing.
+        self._http = httpx.Client(
+            base_url=base_url,
+            timeout=None,
+            verify=False,
+            trust_env=False,  # no proxy between us and the local API, whatever HTTP_PROXY says
+            transport=transport,
+        )
+
+    def close(self) -> None:
+        self._http.close()
+
+    # GET /runtime/invocation/next
+    def next_invocation(self) -> Invocation:
+        response = self._send("GET", "/runtime/invocation/next")
+        h = response.headers
+        request_id = h.get(headers.REQUEST_ID)
+        if not request_id:
+            raise RuntimeAPIError(f"/next answered without a {headers.REQUEST_ID} header")
+        try:
+            deadline_ms = int(h.get(headers.DEADLINE_MS, "0"))
+        except ValueError:
+            deadline_ms = 0
+        return Invocation(
+            request_id=request_id,
+            deadline_ms=deadline_ms,
+            invoked_function_arn=h.get(headers.INVOKED_FUNCTION_ARN),
+            trace_id=h.get(headers.TRACE_ID),
+            client_context=h.get(headers.CLIENT_CONTEXT),
+            cognito_identity=h.get(headers.COGNITO_IDENTITY),
+            tenant_id=h.get(headers.TENANT_ID),
+            content_type=h.get("Content-Type"),
+            body=response.content,
+        )
+
+    # POST /runtime/invocation/{request_id}/response
+    def post_response(self, request_id: str, body: bytes, content_type: str) -> None:
+        self._send(
+            "POST",
+            f"/runtime/invocation/{request_id}/response",
+            content=body,
+            extra_headers={"Content-Type": content_type},
+        )
+
+    # POST /runtime/invocation/{request_id}/error
+    def post_error(self, request_id: str, error: ErrorPayload) -> None:
+        self._send(
+            "POST",
+            f"/runtime/invocation/{request_id}/error",
+            content=error.to_json(),
+            extra_headers={"Content-Type": "application/json", headers.FUNCTION_ERROR_TYPE: error.error_type},
+        )
+
+    # POST /runtime/init/error
+    def post_init_error(self, error: ErrorPayload) -> None:
+        self._send(
+            "POST",
+            "/runtime/init/error",
+            content=error.to_json(),
+            extra_headers={"Content-Type": "application/json", headers.FUNCTION_ERROR_TYPE: error.error_type},
+        )
+
+    def _send(
+        self,
+        method: str,
+        path: str,
+        content: bytes | None = None,
+        extra_headers: dict[str, str] | None = None,
+    ) -> httpx.Response:
+        try:
+            response = self._http.request(method, path, content=content, headers=extra_headers)
+        except httpx.HTTPError as e:
+            raise RuntimeAPIError(f"{method} {path}: {type(e).__name__}: {e}") from None
+        if response.status_code == 413:
+            raise PayloadTooLarge(f"{method} {path}: 413 {_reason(response)}")
+        if response.status_code >= 300:
+            raise RuntimeAPIError(f"{method} {path}: {response.status_code} {_reason(response)}")
+        return response
+
+
+def _reason(response: httpx.Response) -> str:
+    """The API's own words for a refusal, on one line."""
+    text = response.text.strip().replace("\n", " ")
+    return text[:500] if text else response.reason_phrase

@@ -1,0 +1,53 @@
+"""What the execution environment tells the runtime, read once at init.
+
+The environment is passed in (``Config.from_env(os.environ)``) rather than read
+at import time, so tests hand in a plain dict and nothing leaks between them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+from runtime.errors import ConfigError
+
+API_VERSION = "2018-06-01"
+
+
+@dataclass(frozen=True)
+class Config:
+    runtime_api: str  # host:port of the Runtime API, from AWS_LAMBDA_RUNTIME_API
+    handler: str  # `module.function`
+    function_name: str | None = None
+    function_version: str | None = None
+    memory_limit_in_mb: str | None = None  # a string, as in awslambdaric
+    log_group_name: str | None = None
+    log_stream_name: str | None = None
+
+    @property
+    def base_url(self) -> str:
+        return f"http://{self.runtime_api}/{API_VERSION}"
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str], handler: str | None = None) -> Config:
+        """``handler`` (the command line argument) wins over ``_HANDLER``."""
+        runtime_api = environ.get("AWS_LAMBDA_RUNTIME_API", "").strip()
+        if not runtime_api:
+            raise ConfigError(
+                "AWS_LAMBDA_RUNTIME_API is not set: this program is a Lambda runtime; run it "
+                "inside Lambda or under the Runtime Interface Emulator (`make invoke`)"
+            )
+        name = handler or environ.get("_HANDLER", "")
+        if not name:
+            raise ConfigError(
+                "no handler: give `module.function` as the argument or set _HANDLER"
+            )
+        return cls(
+            runtime_api=runtime_api,
+            handler=name,
+            function_name=environ.get("AWS_LAMBDA_FUNCTION_NAME"),
+            function_version=environ.get("AWS_LAMBDA_FUNCTION_VERSION"),
+            memory_limit_in_mb=environ.get("AWS_LAMBDA_FUNCTION_MEMORY_SIZE"),
+            log_group_name=environ.get("AWS_LAMBDA_LOG_GROUP_NAME"),
+            log_stream_name=environ.get("AWS_LAMBDA_LOG_STREAM_NAME"),
+        )

@@ -1,0 +1,104 @@
+"""The runtime's errors, and the error payload Lambda expects.
+
+    LambdaRuntimeError
+    ├── ConfigError         the environment lacks what a runtime needs (exit 2)
+    ├── RuntimeAPIError     the Runtime API failed us: 5xx, refused, reset (exit 1)
+    │   └── PayloadTooLarge the API refused a response as too large (413): the
+    │                       invoke is lost, the runtime is not
+    └── Fault               a failure to report to Lambda as `errorType`/`errorMessage`
+                            (bad handler, bad event, bad result, bad context)
+
+A ``Fault`` becomes an ``ErrorPayload``; so does any exception a handler raises.
+"""
+
+from __future__ import annotations
+
+import json
+import traceback
+from dataclasses import dataclass, field
+from types import TracebackType
+
+
+class LambdaRuntimeError(Exception):
+    """Base of every error this runtime raises itself."""
+
+
+class ConfigError(LambdaRuntimeError):
+    pass
+
+
+class RuntimeAPIError(LambdaRuntimeError):
+    pass
+
+
+class PayloadTooLarge(RuntimeAPIError):
+    pass
+
+
+class Fault(LambdaRuntimeError):
+    """A failure reported to Lambda with Lambda's own error type."""
+
+    def __init__(self, error_type: str, message: str, stack_trace: list[str] | None = None):
+        super().__init__(message)
+        self.error_type = error_type
+        self.message = message
+        self.stack_trace = stack_trace or []
+
+
+# Error types as AWS's Python runtime names them.
+MALFORMED_HANDLER_NAME = "Runtime.MalformedHandlerName"
+IMPORT_MODULE_ERROR = "Runtime.ImportModuleError"
+USER_CODE_SYNTAX_ERROR = "Runtime.UserCodeSyntaxError"
+HANDLER_NOT_FOUND = "Runtime.HandlerNotFound"
+BUILT_IN_MODULE_CONFLICT = "Runtime.BuiltInModuleConflict"
+UNMARSHAL_ERROR = "Runtime.UnmarshalError"
+MARSHAL_ERROR = "Runtime.MarshalError"
+CONTEXT_UNMARSHAL_ERROR = "Runtime.LambdaContextUnmarshalError"
+
+
+@dataclass(frozen=True)
+class ErrorPayload:
+    """The body of POST .../error and .../init/error."""
+
+    error_message: str
+    error_type: str
+    request_id: str = ""
+    stack_trace: list[str] = field(default_factory=list)
+
+    def to_dict(self) -> dict[str, object]:
+        return {
+            "errorMessage": self.error_message,
+            "errorType": self.error_type,
+            "requestId": self.request_id,
+            "stackTrace": self.stack_trace,
+        }
+
+    def to_json(self) -> bytes:
+        return json.dumps(self.to_dict()).encode()
+
+    @classmethod
+    def from_fault(cls, fault: Fault, request_id: str = "") -> ErrorPayload:
+        return cls(fault.message, fault.error_type, request_id, fault.stack_trace)
+
+    @classmethod
+    def from_exception(cls, exc: BaseException, request_id: str = "") -> ErrorPayload:
+        if isinstance(exc, Fault):
+            return cls.from_fault(exc, request_id)
+        return cls(str(exc), type(exc).__name__, request_id, user_stack_trace(exc.__traceback__))
+
+
+def user_stack_trace(tb: TracebackType | None) -> list[str]:
+    """The traceback as ``traceback.format_list`` writes it, minus the runtime's
+    own frames at its head: the user sees their code, as on AWS's runtime.
+
+    Frames are told apart by module name, not file name, because a frozen
+    binary's file names are not the source tree's.
+    """
+    while tb is not None and _is_runtime_frame(tb):
+        tb = tb.tb_next
+    return traceback.format_list(traceback.extract_tb(tb))
+
+
+def _is_runtime_frame(tb: TracebackType) -> bool:
+    name = tb.tb_frame.f_globals.get("__name__", "")
+    return isinstance(name, str) and (name == "runtime" or name.startswith("runtime."))

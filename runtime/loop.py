@@ -1,0 +1,90 @@
+"""The invoke loop: take the next event, run the handler, report the outcome.
+
+The loop knows nothing of HTTP: it is handed a ``RuntimeAPIClient`` (aimed at a
+fake server in tests). An invocation-level failure is reported and the loop
+goes on; only a failing Runtime API ends it (``RuntimeAPIError``).
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import MutableMapping
+
+from runtime import headers
+from runtime.client import Invocation, RuntimeAPIClient
+from runtime.config import Config
+from runtime.context import LambdaContext, parse_client_context, parse_cognito_identity
+from runtime.errors import ErrorPayload, PayloadTooLarge
+from runtime.handler import Handler
+from runtime.logs import RequestContext, log_error, log_runtime
+from runtime.marshal import marshal_response, unmarshal_event
+
+
+class InvokeLoop:
+    def __init__(
+        self,
+        client: RuntimeAPIClient,
+        handler: Handler,
+        config: Config,
+        request_context: RequestContext,
+        environ: MutableMapping[str, str] = os.environ,
+    ):
+        self.client = client
+        self.handler = handler
+        self.config = config
+        self.request_context = request_context
+        self.environ = environ
+
+    def run(self, max_invocations: int | None = None) -> None:
+        """Serve events until the Runtime API fails (or ``max_invocations``, for tests)."""
+        served = 0
+        while max_invocations is None or served < max_invocations:
+            self.handle(self.client.next_invocation())
+            served += 1
+
+    def handle(self, invocation: Invocation) -> None:
+        request_id = invocation.request_id
+        self.request_context.request_id = request_id
+        self._set_trace_id(invocation.trace_id)
+        try:
+            context = LambdaContext(
+                self.config,
+                request_id,
+                invocation.deadline_ms,
+                invocation.invoked_function_arn,
+                parse_client_context(invocation.client_context),
+                parse_cognito_identity(invocation.cognito_identity),
+                invocation.tenant_id,
+            )
+            event = unmarshal_event(invocation.body, invocation.content_type)
+            result = self.handler(event, context)
+            body, content_type = marshal_response(result)
+        except Exception as e:
+            self._report(request_id, ErrorPayload.from_exception(e, request_id))
+            return
+        except SystemExit as e:
+            # The handler called sys.exit(): report it so the invoke is not
+            # lost without a word, then let the process end as asked.
+            self._report(request_id, ErrorPayload.from_exception(e, request_id))
+            raise
+        try:
+            self.client.post_response(request_id, body, content_type)
+        except PayloadTooLarge as e:
+            # AWS's Python runtime crashes here; the invoke is lost either way
+            # (Lambda has answered the caller), the execution environment need not be.
+            log_runtime(f"response for {request_id} refused, {len(body)} bytes: {e}")
+
+    def _report(self, request_id: str, error: ErrorPayload) -> None:
+        log_error(error)
+        try:
+            self.client.post_error(request_id, error)
+        except PayloadTooLarge as e:
+            log_runtime(f"error report for {request_id} refused: {e}")
+
+    def _set_trace_id(self, trace_id: str | None) -> None:
+        # The X-Ray SDK reads the current trace from the environment; a stale
+        # one from the previous invoke would attach segments to the wrong trace.
+        if trace_id:
+            self.environ[headers.TRACE_ENV] = trace_id
+        else:
+            self.environ.pop(headers.TRACE_ENV, None)
