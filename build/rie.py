@@ -1,0 +1,173 @@
+"""The official AWS Lambda Runtime Interface Emulator (RIE), pinned.
+
+Its x86_64 binary ships inside the `aws-sam-cli` wheel on PyPI. The wheel is
+fetched once with `pip download --no-deps` at a pinned version, its sha256 is
+checked, and the binary is extracted into `.cache/rie/` (ignored by git); the
+binary's own sha256 is checked too, so a cached copy cannot drift.
+
+    Emulator(bootstrap, args).start() ... .invoke(event) ... .stop()
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.error
+import urllib.request
+import zipfile
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+
+SAM_CLI_VERSION = "1.170.0"
+WHEEL = f"aws_sam_cli-{SAM_CLI_VERSION}-py3-none-any.whl"
+WHEEL_SHA256 = "24ebaf5ecba38dc1758089968cb89ab61e124b84e92a344fc7a2771a47f4d0bf"
+MEMBER = "samcli/local/rapid/aws-lambda-rie-x86_64"
+BINARY_SHA256 = "6b1e686e62ab2baf5759c412c4864276ef2a88b094fca53ec070637ccba9b9a5"
+
+ROOT = Path(__file__).resolve().parent.parent
+CACHE = Path(os.environ.get("STATICLAMBDA_CACHE", ROOT / ".cache")) / "rie"
+INVOKE_PATH = "/2015-03-31/functions/function/invocations"
+
+
+class EmulatorError(Exception):
+    pass
+
+
+def sha256_file(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def emulator_path() -> Path:
+    """The verified emulator binary, fetched on first use."""
+    binary = CACHE / "aws-lambda-rie-x86_64"
+    if binary.exists() and sha256_file(binary) == BINARY_SHA256:
+        return binary
+    CACHE.mkdir(parents=True, exist_ok=True)
+    wheel = CACHE / WHEEL
+    if not wheel.exists() or sha256_file(wheel) != WHEEL_SHA256:
+        print(f"rie: fetching aws-sam-cli=={SAM_CLI_VERSION} for its emulator", file=sys.stderr)
+        fetched = subprocess.run(
+            [sys.executable, "-m", "pip", "download", "--no-deps", "--only-binary=:all:",
+             "-q", "-d", str(CACHE), f"aws-sam-cli=={SAM_CLI_VERSION}"],
+            capture_output=True, text=True, check=False,
+        )
+        if fetched.returncode != 0 or not wheel.exists():
+            raise EmulatorError(f"could not download aws-sam-cli: {fetched.stderr.strip()[-500:]}")
+        if sha256_file(wheel) != WHEEL_SHA256:
+            wheel.unlink()
+            raise EmulatorError(f"{WHEEL} does not match its pinned sha256; refusing it")
+    with zipfile.ZipFile(wheel) as z, tempfile.NamedTemporaryFile(dir=CACHE, delete=False) as out:
+        out.write(z.read(MEMBER))
+    tmp = Path(out.name)
+    if sha256_file(tmp) != BINARY_SHA256:
+        tmp.unlink()
+        raise EmulatorError(f"{MEMBER} in {WHEEL} does not match its pinned sha256")
+    tmp.chmod(0o755)
+    tmp.replace(binary)
+    return binary
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+class Emulator:
+    """The emulator running one runtime command; each instance on its own ports."""
+
+    def __init__(
+        self,
+        command: Sequence[str],
+        env: Mapping[str, str] | None = None,
+        cwd: str | Path | None = None,
+        log_path: Path | None = None,
+    ):
+        self.command = list(command)
+        self.env = dict(os.environ if env is None else env)
+        self.cwd = cwd
+        self.port = free_port()
+        self.api_port = free_port()
+        self.log_path = log_path or Path(tempfile.mkstemp(prefix="rie-", suffix=".log")[1])
+        self.process: subprocess.Popen[bytes] | None = None
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}{INVOKE_PATH}"
+
+    def start(self) -> Emulator:
+        log = open(self.log_path, "wb")
+        self.process = subprocess.Popen(
+            [str(emulator_path()),
+             "--runtime-interface-emulator-address", f"127.0.0.1:{self.port}",
+             "--runtime-api-address", f"127.0.0.1:{self.api_port}",
+             *self.command],
+            env=self.env, cwd=self.cwd, stdout=log, stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+        log.close()
+        self._wait_listening()
+        return self
+
+    def _wait_listening(self, timeout: float = 10.0) -> None:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.process is not None and self.process.poll() is not None:
+                raise EmulatorError(f"the emulator exited at start:\n{self.log()}")
+            try:
+                with socket.create_connection(("127.0.0.1", self.port), timeout=0.2):
+                    return
+            except OSError:
+                time.sleep(0.02)
+        raise EmulatorError("the emulator did not listen within 10 s")
+
+    def invoke(
+        self, event: bytes | str = b"{}", headers: Mapping[str, str] | None = None,
+        timeout: float = 60.0,
+    ) -> tuple[int, bytes]:
+        """POST one event; returns the HTTP status and the body."""
+        data = event.encode() if isinstance(event, str) else event
+        request = urllib.request.Request(self.url, data=data, method="POST", headers=dict(headers or {}))
+        try:
+            with urllib.request.urlopen(request, timeout=timeout) as response:
+                return int(response.status), bytes(response.read())
+        except urllib.error.HTTPError as e:
+            return int(e.code), bytes(e.read())
+
+    def log(self) -> str:
+        return self.log_path.read_text(errors="replace")
+
+    def stop(self) -> None:
+        if self.process is None:
+            return
+        if self.process.poll() is None:
+            # The emulator's own process group holds the runtime too.
+            try:
+                os.killpg(self.process.pid, 15)
+            except ProcessLookupError:
+                pass
+            try:
+                self.process.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                os.killpg(self.process.pid, 9)
+                self.process.wait()
+        self.process = None
+
+    def __enter__(self) -> Emulator:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+
+if __name__ == "__main__":
+    print(emulator_path())
