@@ -96,9 +96,15 @@ def user_stack_trace(tb: TracebackType | None) -> list[str]:
     """
     while tb is not None and _is_runtime_frame(tb):
         tb = tb.tb_next
-    return traceback.format_list(traceback.extract_tb(tb))
+    # Plain tuples, as awslambdaric formats them: no `^^^^` position lines
+    # (Python 3.11+ adds them for FrameSummary objects that carry columns).
+    frames = [(f.filename, f.lineno, f.name, f.line) for f in traceback.extract_tb(tb)]
+    return traceback.format_list(frames)  # type: ignore[arg-type]
 
 
 def _is_runtime_frame(tb: TracebackType) -> bool:
-    name = tb.tb_frame.f_globals.get("__name__", "")
+    # `python -m runtime` runs runtime/__main__.py as `__main__`: its spec still
+    # names it `runtime.__main__`.
+    f_globals = tb.tb_frame.f_globals
+    name = getattr(f_globals.get("__spec__"), "name", None) or f_globals.get("__name__", "")
     return isinstance(name, str) and (name == "runtime" or name.startswith("runtime."))

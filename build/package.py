@@ -1,0 +1,42 @@
+"""Stage 4, package: `function.zip` with `bootstrap` at its root, mode 0755,
+fixed timestamp, so the same bootstrap always gives the same zip, and the
+sha256 beside it (hex in the file, base64 as Lambda reports CodeSha256)."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import zipfile
+from pathlib import Path
+
+# The earliest date a zip entry can hold: nothing of the build machine's clock leaks in.
+FIXED_DATE = (1980, 1, 1, 0, 0, 0)
+# A regular file, rwxr-xr-x, in the zip's Unix attributes (as Go's build-lambda-zip).
+BOOTSTRAP_ATTR = (0o100755 << 16)
+
+
+def write_zip(bootstrap: Path, zip_path: Path) -> Path:
+    info = zipfile.ZipInfo("bootstrap", date_time=FIXED_DATE)
+    info.external_attr = BOOTSTRAP_ATTR
+    info.create_system = 3  # Unix, so the mode above is read
+    info.compress_type = zipfile.ZIP_DEFLATED
+    tmp = zip_path.with_suffix(".zip.tmp")
+    with zipfile.ZipFile(tmp, "w") as z:
+        z.writestr(info, bootstrap.read_bytes(), compresslevel=9)
+    tmp.replace(zip_path)
+    return zip_path
+
+
+def sha256_digest(path: Path) -> bytes:
+    return hashlib.sha256(path.read_bytes()).digest()
+
+
+def code_sha256(path: Path) -> str:
+    """What Lambda reports as CodeSha256: base64 of the zip's sha256."""
+    return base64.b64encode(sha256_digest(path)).decode()
+
+
+def write_sha256_file(path: Path) -> Path:
+    out = path.with_name(path.name + ".sha256")
+    out.write_text(f"{sha256_digest(path).hex()}  {path.name}\n")
+    return out
