@@ -91,8 +91,14 @@ class Emulator:
         env: Mapping[str, str] | None = None,
         cwd: str | Path | None = None,
         log_path: Path | None = None,
+        launcher: Sequence[str] = (),
+        emulator: str | None = None,
     ):
+        """``launcher`` goes before the emulator (``chroot --userspec=... root``),
+        and ``emulator`` names its binary as the launcher sees it."""
         self.command = list(command)
+        self.launcher = list(launcher)
+        self.emulator = emulator
         self.env = dict(os.environ if env is None else env)
         self.cwd = cwd
         self.port = free_port()
@@ -107,7 +113,7 @@ class Emulator:
     def start(self) -> Emulator:
         log = open(self.log_path, "wb")
         self.process = subprocess.Popen(
-            [str(emulator_path()),
+            [*self.launcher, self.emulator or str(emulator_path()),
              "--runtime-interface-emulator-address", f"127.0.0.1:{self.port}",
              "--runtime-api-address", f"127.0.0.1:{self.api_port}",
              *self.command],

@@ -9,12 +9,11 @@ small. Both are handled here, before the runtime starts.
 
 from __future__ import annotations
 
+import fcntl
 import os
 import shutil
 import sys
-import time
 from collections.abc import MutableMapping
-from pathlib import Path
 
 # Where CA bundles live: Amazon Linux (Lambda's own OS) first, then Debian and
 # friends. When none exists, the bundle frozen into the binary (certifi's) is used.
@@ -26,8 +25,10 @@ SYSTEM_CA_BUNDLES = (
 
 # Extraction directories, as staticx and PyInstaller name them.
 EXTRACTION_PREFIXES = ("staticx-", "_MEI")
-# A directory younger than this may belong to a bootstrap that is still unpacking.
-STALE_AFTER_SECONDS = 10.0
+# A bootstrap holds an exclusive lock on this file in each of its extraction
+# directories for as long as it lives; the kernel drops the lock when the
+# process dies, however it dies. A free lock is proof the owner is gone.
+ALIVE_LOCK = ".staticlambda-alive"
 
 
 def configure_ca_bundle(environ: MutableMapping[str, str]) -> None:
@@ -57,17 +58,29 @@ def own_extraction_dirs(environ: MutableMapping[str, str]) -> set[str]:
     return own
 
 
-def sweep_stale_extractions(environ: MutableMapping[str, str], now: float | None = None) -> list[str]:
-    """Remove extraction directories left by bootstraps that were killed.
+def hold_extraction_locks(environ: MutableMapping[str, str]) -> list[int]:
+    """Mark our extraction directories as alive; keep the returned fds open."""
+    fds = []
+    for directory in own_extraction_dirs(environ):
+        try:
+            fd = os.open(os.path.join(directory, ALIVE_LOCK), os.O_WRONLY | os.O_CREAT | os.O_CLOEXEC, 0o600)
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            continue  # unmarked, it is simply never swept
+        fds.append(fd)
+    return fds
 
-    A directory is stale when no process maps or holds open anything in it and
-    it is not freshly made; an unreadable /proc entry counts as "in use", so the
-    sweep only ever removes what it can prove is dead. Returns what it removed.
+
+def sweep_stale_extractions(environ: MutableMapping[str, str]) -> list[str]:
+    """Remove the extraction directories of bootstraps that were killed.
+
+    Only directories marked by a bootstrap of ours and whose mark's lock is
+    free are removed: a directory still being unpacked, or another program's,
+    has no mark and is left alone. Returns what was removed.
     """
-    tmp = Path(environ.get("TMPDIR") or "/tmp")
+    tmp = environ.get("TMPDIR") or "/tmp"
     own = own_extraction_dirs(environ)
-    now = time.time() if now is None else now
-    candidates = []
+    removed = []
     try:
         entries = list(os.scandir(tmp))
     except OSError:
@@ -75,68 +88,33 @@ def sweep_stale_extractions(environ: MutableMapping[str, str], now: float | None
     for entry in entries:
         if not entry.name.startswith(EXTRACTION_PREFIXES):
             continue
-        try:
-            if not entry.is_dir(follow_symlinks=False) or entry.stat().st_uid != os.getuid():
-                continue
-            if now - entry.stat().st_mtime < STALE_AFTER_SECONDS:
-                continue
-        except OSError:
-            continue
         path = os.path.realpath(entry.path)
-        if path not in own:
-            candidates.append(path)
-    if not candidates:
-        return []
-    in_use = dirs_in_use(candidates)
-    removed = []
-    for path in candidates:
-        if path not in in_use:
-            shutil.rmtree(path, ignore_errors=True)
-            removed.append(path)
-    return removed
-
-
-def dirs_in_use(dirs: list[str]) -> set[str]:
-    """Which of ``dirs`` some live process maps a file from or holds open.
-
-    Only our own user's processes are looked at: the directories are ours and
-    mode 0700, so no other unprivileged user can be using them (on Lambda the
-    init process is another user, and its /proc entries are closed to us).
-    """
-    uid = os.getuid()
-    prefixes = [d.rstrip("/") + "/" for d in dirs]
-    used: set[str] = set()
-
-    def mark(target: str) -> None:
-        for d, prefix in zip(dirs, prefixes):
-            if target.startswith(prefix) or target == d:
-                used.add(d)
-
-    for pid in os.listdir("/proc"):
-        if not pid.isdigit():
+        if path in own:
             continue
-        proc = f"/proc/{pid}"
         try:
-            if uid != 0 and os.stat(proc).st_uid != uid:
-                continue
-            with open(f"{proc}/maps") as maps:
-                for line in maps:
-                    mark(line.rstrip("\n").split(" ", 5)[-1].strip())
-            for link in ("exe", "cwd"):
-                mark(os.readlink(f"{proc}/{link}"))
-            for fd in os.listdir(f"{proc}/fd"):
-                mark(os.readlink(f"{proc}/fd/{fd}"))
-        except FileNotFoundError:
-            continue  # the process ended while we looked
+            fd = os.open(os.path.join(path, ALIVE_LOCK), os.O_RDONLY | os.O_CLOEXEC)
         except OSError:
-            return set(dirs)  # cannot see every process: remove nothing
-    return used
+            continue  # not marked (or not ours to read): leave it
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            continue  # its bootstrap is alive
+        finally:
+            os.close(fd)
+        shutil.rmtree(path, ignore_errors=True)
+        removed.append(path)
+    return removed
 
 
 def run(handler_name: str) -> int:
     """The frozen bootstrap's main: its handler is the one it was built with."""
+    alive = hold_extraction_locks(os.environ)  # held until the process ends
     configure_ca_bundle(os.environ)
     sweep_stale_extractions(os.environ)
     from runtime.__main__ import main
 
-    return main([handler_name])
+    try:
+        return main([handler_name])
+    finally:
+        for fd in alive:
+            os.close(fd)
