@@ -82,12 +82,17 @@ def pyinstaller_args(inputs: FreezeInputs, entry: Path) -> list[str]:
     args = [
         str(entry),
         "--onefile",
-        "--name", "bootstrap",
-        "--distpath", str(inputs.workdir / "dist"),
-        "--workpath", str(inputs.workdir / "work"),
-        "--specpath", str(inputs.workdir),
+        "--name",
+        "bootstrap",
+        "--distpath",
+        str(inputs.workdir / "dist"),
+        "--workpath",
+        str(inputs.workdir / "work"),
+        "--specpath",
+        str(inputs.workdir),
         "--noconfirm",
-        "--log-level", "WARN",
+        "--log-level",
+        "WARN",
         # UPX-packed libraries would be unpacked again at each start, and
         # staticx cannot read them.
         "--noupx",

@@ -35,7 +35,11 @@ def candidates(environ: dict[str, str]) -> list[str]:
     found = [shutil.which("python3") or "", "/usr/bin/python3", "/usr/local/bin/python3"]
     seen: list[str] = []
     for path in found:
-        if path and os.path.exists(path) and os.path.realpath(path) not in map(os.path.realpath, seen):
+        if (
+            path
+            and os.path.exists(path)
+            and os.path.realpath(path) not in map(os.path.realpath, seen)
+        ):
             seen.append(path)
     return seen
 
@@ -71,7 +75,7 @@ def why_unsuitable(python: str) -> str | None:
 
 
 def choose(environ: dict[str, str]) -> str:
-    skipped = []
+    skipped: list[str] = []
     for python in candidates(environ):
         reason = why_unsuitable(python)
         if reason is None:

@@ -13,12 +13,21 @@ from pathlib import Path
 
 from build.rie import Emulator, EmulatorError
 
-REPORT_MARKERS = ("INIT REPORT", "INIT START", "REPORT RequestId", "START RequestId", "END RequestId")
+REPORT_MARKERS = (
+    "INIT REPORT",
+    "INIT START",
+    "REPORT RequestId",
+    "START RequestId",
+    "END RequestId",
+)
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m build.invoke", description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        prog="python -m build.invoke",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     parser.add_argument("--bootstrap", default="dist/bootstrap")
     parser.add_argument("--event", default='{"text":"Hello"}')
     parser.add_argument("--timeout", default="30", help="the function's timeout, in seconds")

@@ -12,7 +12,7 @@ from pathlib import Path
 # The earliest date a zip entry can hold: nothing of the build machine's clock leaks in.
 FIXED_DATE = (1980, 1, 1, 0, 0, 0)
 # A regular file, rwxr-xr-x, in the zip's Unix attributes (as Go's build-lambda-zip).
-BOOTSTRAP_ATTR = (0o100755 << 16)
+BOOTSTRAP_ATTR = 0o100755 << 16
 
 
 def write_zip(bootstrap: Path, zip_path: Path) -> Path:

@@ -1,7 +1,7 @@
 """The build, stage by stage: `make build` and `make zip` run this.
 
-    python -m build.pipeline build [--handler m.f] [--src DIR] [--requirements FILE]
-    python -m build.pipeline zip
+python -m build.pipeline build [--handler m.f] [--src DIR] [--requirements FILE]
+python -m build.pipeline zip
 """
 
 from __future__ import annotations
@@ -47,8 +47,18 @@ def install_requirements(requirements: Path) -> Path:
         return target
     shutil.rmtree(target, ignore_errors=True)
     result = subprocess.run(
-        [sys.executable, "-m", "pip", "install", "-q", "--disable-pip-version-check",
-         "--target", str(target), "-r", str(requirements)],
+        [
+            sys.executable,
+            "-m",
+            "pip",
+            "install",
+            "-q",
+            "--disable-pip-version-check",
+            "--target",
+            str(target),
+            "-r",
+            str(requirements),
+        ],
         check=False,
     )
     if result.returncode != 0:
@@ -98,8 +108,11 @@ def optional_path(value: str) -> Path | None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m build.pipeline", description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        prog="python -m build.pipeline",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     sub = parser.add_subparsers(dest="command", required=True)
     b = sub.add_parser("build", help="freeze, make static, verify: DIST/bootstrap")
     b.add_argument("--handler", default=DEFAULT_HANDLER, help="module.function")
@@ -112,8 +125,12 @@ def main(argv: list[str] | None = None) -> int:
     dist = Path(args.dist).resolve()
     dist.mkdir(parents=True, exist_ok=True)
     commands: dict[str, Callable[[], object]] = {
-        "build": lambda: build(args.handler or DEFAULT_HANDLER, optional_path(args.src),
-                               optional_path(args.requirements), dist),
+        "build": lambda: build(
+            args.handler or DEFAULT_HANDLER,
+            optional_path(args.src),
+            optional_path(args.requirements),
+            dist,
+        ),
         "zip": lambda: zip_bootstrap(dist),
     }
     try:

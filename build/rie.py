@@ -10,6 +10,7 @@ binary's own sha256 is checked too, so a cached copy cannot drift.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import os
 import socket
@@ -56,9 +57,21 @@ def emulator_path() -> Path:
     if not wheel.exists() or sha256_file(wheel) != WHEEL_SHA256:
         print(f"rie: fetching aws-sam-cli=={SAM_CLI_VERSION} for its emulator", file=sys.stderr)
         fetched = subprocess.run(
-            [sys.executable, "-m", "pip", "download", "--no-deps", "--only-binary=:all:",
-             "-q", "-d", str(CACHE), f"aws-sam-cli=={SAM_CLI_VERSION}"],
-            capture_output=True, text=True, check=False,
+            [
+                sys.executable,
+                "-m",
+                "pip",
+                "download",
+                "--no-deps",
+                "--only-binary=:all:",
+                "-q",
+                "-d",
+                str(CACHE),
+                f"aws-sam-cli=={SAM_CLI_VERSION}",
+            ],
+            capture_output=True,
+            text=True,
+            check=False,
         )
         if fetched.returncode != 0 or not wheel.exists():
             raise EmulatorError(f"could not download aws-sam-cli: {fetched.stderr.strip()[-500:]}")
@@ -111,16 +124,23 @@ class Emulator:
         return f"http://127.0.0.1:{self.port}{INVOKE_PATH}"
 
     def start(self) -> Emulator:
-        log = open(self.log_path, "wb")
-        self.process = subprocess.Popen(
-            [*self.launcher, self.emulator or str(emulator_path()),
-             "--runtime-interface-emulator-address", f"127.0.0.1:{self.port}",
-             "--runtime-api-address", f"127.0.0.1:{self.api_port}",
-             *self.command],
-            env=self.env, cwd=self.cwd, stdout=log, stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
-        log.close()
+        with open(self.log_path, "wb") as log:
+            self.process = subprocess.Popen(
+                [
+                    *self.launcher,
+                    self.emulator or str(emulator_path()),
+                    "--runtime-interface-emulator-address",
+                    f"127.0.0.1:{self.port}",
+                    "--runtime-api-address",
+                    f"127.0.0.1:{self.api_port}",
+                    *self.command,
+                ],
+                env=self.env,
+                cwd=self.cwd,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )
         self._wait_listening()
         return self
 
@@ -137,12 +157,16 @@ class Emulator:
         raise EmulatorError("the emulator did not listen within 10 s")
 
     def invoke(
-        self, event: bytes | str = b"{}", headers: Mapping[str, str] | None = None,
+        self,
+        event: bytes | str = b"{}",
+        headers: Mapping[str, str] | None = None,
         timeout: float = 60.0,
     ) -> tuple[int, bytes]:
         """POST one event; returns the HTTP status and the body."""
         data = event.encode() if isinstance(event, str) else event
-        request = urllib.request.Request(self.url, data=data, method="POST", headers=dict(headers or {}))
+        request = urllib.request.Request(
+            self.url, data=data, method="POST", headers=dict(headers or {})
+        )
         try:
             with urllib.request.urlopen(request, timeout=timeout) as response:
                 return int(response.status), bytes(response.read())
@@ -157,10 +181,8 @@ class Emulator:
             return
         if self.process.poll() is None:
             # The emulator's own process group holds the runtime too.
-            try:
+            with contextlib.suppress(ProcessLookupError):
                 os.killpg(self.process.pid, 15)
-            except ProcessLookupError:
-                pass
             try:
                 self.process.wait(timeout=10)
             except subprocess.TimeoutExpired:

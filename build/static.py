@@ -29,8 +29,9 @@ def make_static(program: Path, output: Path) -> Path:
         detail = (said.splitlines() or ["no output"])[-1]
         if "RUNPATH" in said or "RPATH" in said:
             detail += (
-                " -- the interpreter's libraries carry RUNPATH; rebuild the venv from a "
-                "distribution python3 (rm -rf .venv; STATICLAMBDA_PYTHON=/usr/bin/python3 make build)"
+                " -- the interpreter's libraries carry RUNPATH; rebuild the venv from a"
+                " distribution python3:"
+                " rm -rf .venv; STATICLAMBDA_PYTHON=/usr/bin/python3 make build"
             )
         raise BuildError(f"staticx failed: {detail}")
     # staticx writes its output 0700; Lambda runs bootstrap as an unprivileged user.

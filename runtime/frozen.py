@@ -63,7 +63,9 @@ def hold_extraction_locks(environ: MutableMapping[str, str]) -> list[int]:
     fds = []
     for directory in own_extraction_dirs(environ):
         try:
-            fd = os.open(os.path.join(directory, ALIVE_LOCK), os.O_WRONLY | os.O_CREAT | os.O_CLOEXEC, 0o600)
+            fd = os.open(
+                os.path.join(directory, ALIVE_LOCK), os.O_WRONLY | os.O_CREAT | os.O_CLOEXEC, 0o600
+            )
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except OSError:
             continue  # unmarked, it is simply never swept

@@ -161,6 +161,7 @@ def test_init_error_is_reported(user_dist: Path) -> None:
     env = lambda_env(APP_FAIL_INIT="1")
     with Emulator([str(user_dist / "bootstrap")], env=env, cwd=user_dist) as rie:
         status, body = rie.invoke("{}")
+    assert status == 502  # the emulator's answer to a failed init
     error = json.loads(body)
     assert error["errorType"] == "RuntimeError"
     assert error["errorMessage"] == "init failed on purpose"
