@@ -33,7 +33,10 @@ def main(argv: list[str] | None = None, handler: Handler | None = None) -> int:
         print(USAGE)
         return 0
     if len(args) > 1:
-        print(f"staticlambda: expected at most one argument, got {len(args)}\n{USAGE}", file=sys.stderr)
+        print(
+            f"staticlambda: expected at most one argument, got {len(args)}\n{USAGE}",
+            file=sys.stderr,
+        )
         return 2
 
     request_context = RequestContext()

@@ -85,7 +85,10 @@ class RuntimeAPIClient:
             "POST",
             f"/runtime/invocation/{request_id}/error",
             content=error.to_json(),
-            extra_headers={"Content-Type": "application/json", headers.FUNCTION_ERROR_TYPE: error.error_type},
+            extra_headers={
+                "Content-Type": "application/json",
+                headers.FUNCTION_ERROR_TYPE: error.error_type,
+            },
         )
 
     # POST /runtime/init/error
@@ -94,7 +97,10 @@ class RuntimeAPIClient:
             "POST",
             "/runtime/init/error",
             content=error.to_json(),
-            extra_headers={"Content-Type": "application/json", headers.FUNCTION_ERROR_TYPE: error.error_type},
+            extra_headers={
+                "Content-Type": "application/json",
+                headers.FUNCTION_ERROR_TYPE: error.error_type,
+            },
         )
 
     def _send(

@@ -39,9 +39,7 @@ class Config:
             )
         name = handler or environ.get("_HANDLER", "")
         if not name:
-            raise ConfigError(
-                "no handler: give `module.function` as the argument or set _HANDLER"
-            )
+            raise ConfigError("no handler: give `module.function` as the argument or set _HANDLER")
         return cls(
             runtime_api=runtime_api,
             handler=name,

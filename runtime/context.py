@@ -28,7 +28,8 @@ class CognitoIdentity:
 
 
 class Client:
-    __slots__ = (
+    # awslambdaric's order, which __init__ and __repr__ follow.
+    __slots__ = (  # noqa: RUF023
         "installation_id",
         "app_title",
         "app_version_name",

@@ -15,12 +15,13 @@ Handler = Callable[[Any, Any], Any]
 
 
 def split_handler_name(name: str) -> tuple[str, str]:
+    """`module.function` split at its last dot; the module as written, which
+    may be `dir/module` (messages quote it so, as AWS's runtime does)."""
     try:
         module_name, function_name = name.rsplit(".", 1)
     except ValueError as e:
         raise Fault(errors.MALFORMED_HANDLER_NAME, f"Bad handler '{name}': {e}") from None
-    # `dir/module.handler` is accepted, as by AWS's runtime.
-    return module_name.replace("/", "."), function_name
+    return module_name, function_name
 
 
 def resolve_handler(name: str) -> Handler:
@@ -31,13 +32,14 @@ def resolve_handler(name: str) -> Handler:
             f"Cannot use built-in module {module_name} as a handler module",
         )
     try:
-        module = importlib.import_module(module_name)
+        # `dir/module.handler` is accepted, as by AWS's runtime.
+        module = importlib.import_module(module_name.replace("/", "."))
     except ImportError as e:
         raise Fault(
             errors.IMPORT_MODULE_ERROR, f"Unable to import module '{module_name}': {e}"
         ) from None
     except SyntaxError as e:
-        trace = [f' File "{e.filename}" Line {e.lineno}\n    {e.text}']
+        trace = [f'  File "{e.filename}" Line {e.lineno}\n    {e.text}']
         raise Fault(
             errors.USER_CODE_SYNTAX_ERROR, f"Syntax error in module '{module_name}': {e}", trace
         ) from None

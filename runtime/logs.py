@@ -37,7 +37,7 @@ class RequestContext(logging.Filter):
 
 
 class LambdaTextFormatter(logging.Formatter):
-    converter = time.gmtime
+    converter = staticmethod(time.gmtime)
 
     def __init__(self) -> None:
         super().__init__(TEXT_FORMAT, DATE_FORMAT)
@@ -67,6 +67,10 @@ def setup_logging(request_context: RequestContext, level: str | None = None) -> 
     for old in list(root.handlers):
         root.removeHandler(old)
     root.addHandler(handler)
+    # The runtime's own requests to the Runtime API are not the function's log:
+    # at INFO httpx would write two lines per invoke (AWS's runtime writes none).
+    for name in ("httpx", "httpcore"):
+        logging.getLogger(name).setLevel(logging.WARNING)
     # As on AWS's Python runtime, the root logger keeps Python's default level
     # (WARNING) unless the function's log level (advanced logging controls) is set.
     if level:
@@ -85,18 +89,22 @@ _LEVELS = {
 
 def log_error(error: ErrorPayload) -> None:
     """An error report as AWS's Python runtime logs it: one event, the type,
-    the message, then the traceback."""
+    the message, then the traceback (its heading even when it is empty), each
+    line's indentation in no-break spaces, which CloudWatch does not trim."""
     description = "[ERROR]"
     if error.error_type:
         description += f" {error.error_type}"
     if error.error_message:
         description += (":" if error.error_type else "") + f" {error.error_message}"
-    lines = [description]
-    if error.stack_trace:
-        lines.append("Traceback (most recent call last):")
-        for element in error.stack_trace:
-            lines.extend(element.splitlines() or [""])
+    lines = [description, "Traceback (most recent call last):"]
+    for element in error.stack_trace:
+        lines.extend(_nbsp_indent(line) for line in element.splitlines() or [""])
     sys.stdout.write("\r".join(lines) + "\n")
+
+
+def _nbsp_indent(line: str) -> str:
+    stripped = line.lstrip(" ")
+    return "\u00a0" * (len(line) - len(stripped)) + stripped
 
 
 def log_runtime(message: str) -> None:

@@ -1,0 +1,63 @@
+"""Fixtures shared by the whole suite, one section each; add yours in a section of its own."""
+
+from __future__ import annotations
+
+import importlib
+import os
+import sys
+import textwrap
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+
+# --- environment --------------------------------------------------------------
+# Every test starts without what Lambda (or a developer's shell) puts in the
+# environment, and whatever a test or the runtime sets (the runtime writes
+# _X_AMZN_TRACE_ID itself) is undone after it.
+
+LAMBDA_VARIABLES = ("_HANDLER", "_X_AMZN_TRACE_ID", "LAMBDA_TASK_ROOT", "LAMBDA_RUNTIME_DIR")
+
+
+def is_lambda_variable(name: str) -> bool:
+    """AWS_LAMBDA_*, AWS_* credentials and region, and Lambda's own `_` names."""
+    return name.startswith(("AWS_", "_LAMBDA_")) or name in LAMBDA_VARIABLES
+
+
+@pytest.fixture(autouse=True)
+def clean_environ() -> Iterator[None]:
+    saved = os.environ.copy()
+    for name in [n for n in os.environ if is_lambda_variable(n)]:
+        del os.environ[name]
+    yield
+    os.environ.clear()
+    os.environ.update(saved)
+
+
+# --- user code ----------------------------------------------------------------
+# Handler modules written as real files into tmp_path, importable by name while
+# the test runs; whatever was imported from them is forgotten after it.
+
+WriteModule = Callable[[str, str], Path]
+
+
+@pytest.fixture
+def write_module(tmp_path: Path) -> Iterator[WriteModule]:
+    """``write_module("fn", source)`` writes tmp_path/fn.py; "dir/fn" writes a
+    module in a directory. Returns the file's path."""
+    root = str(tmp_path)
+    sys.path.insert(0, root)
+
+    def write(name: str, source: str) -> Path:
+        path = tmp_path / f"{name}.py"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(textwrap.dedent(source))
+        importlib.invalidate_caches()  # a directory listed before this file existed
+        return path
+
+    yield write
+    sys.path.remove(root)
+    for name, module in list(sys.modules.items()):
+        places = [getattr(module, "__file__", None), *(getattr(module, "__path__", None) or [])]
+        if any(str(place).startswith(root) for place in places if place):
+            del sys.modules[name]

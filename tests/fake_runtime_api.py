@@ -1,0 +1,175 @@
+"""An in-process fake of the Lambda Runtime API (2018-06-01): a real HTTP
+server on 127.0.0.1 that serves scripted events from /next and records every
+request the runtime makes, byte for byte.
+
+    api = FakeRuntimeAPI()
+    api.add_event(b'{"text":"Hello"}', "req-1", {"Lambda-Runtime-Trace-Id": "Root=1"})
+    api.fail(response_path("req-1"), 413)      # answer that path with 413 (or 500)
+    ... run the runtime against api.address ...
+    api.requests                                # [Recorded(method, path, headers, body)]
+    api.close()                                 # from now on, connections are refused
+
+When the scripted events run out, /next answers 500: a runtime run as a
+process then ends; the loop run in-process is ended by ``max_invocations``.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from collections import deque
+from collections.abc import Mapping
+from dataclasses import dataclass
+from email.message import Message
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+PREFIX = "/2018-06-01/runtime"
+NEXT = f"{PREFIX}/invocation/next"
+INIT_ERROR = f"{PREFIX}/init/error"
+FUNCTION_ARN = "arn:aws:lambda:us-east-1:123456789012:function:fake"
+NO_MORE_EVENTS = (
+    b'{"errorMessage":"fake Runtime API: no more events","errorType":"Fake.NoMoreEvents"}'
+)
+
+
+def response_path(request_id: str) -> str:
+    return f"{PREFIX}/invocation/{request_id}/response"
+
+
+def error_path(request_id: str) -> str:
+    return f"{PREFIX}/invocation/{request_id}/error"
+
+
+@dataclass(frozen=True)
+class Recorded:
+    """One request as the fake received it."""
+
+    method: str
+    path: str
+    headers: Message  # case-insensitive .get(), as on the wire
+    body: bytes
+
+    def json(self) -> Any:
+        return json.loads(self.body)
+
+
+@dataclass(frozen=True)
+class Event:
+    body: bytes
+    headers: dict[str, str]
+
+
+class FakeRuntimeAPI:
+    def __init__(self) -> None:
+        self.requests: list[Recorded] = []
+        self._events: deque[Event] = deque()
+        self._failures: dict[str, tuple[int, bytes]] = {}
+        self._lock = threading.Lock()
+        self._server = ThreadingHTTPServer(("127.0.0.1", 0), _Handler)
+        self._server.api = self  # type: ignore[attr-defined]
+        self._thread = threading.Thread(
+            target=self._server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
+        )
+        self._thread.start()
+        self._closed = False
+
+    @property
+    def address(self) -> str:
+        """host:port, as AWS_LAMBDA_RUNTIME_API gives it."""
+        host, port = self._server.server_address[:2]
+        return f"{host}:{port}"
+
+    def add_event(
+        self,
+        body: bytes | str = b"{}",
+        request_id: str = "req-1",
+        headers: Mapping[str, str | None] | None = None,
+    ) -> None:
+        """Queue one event for /next. ``headers`` add to (or, with None, remove)
+        the ones Lambda always sends."""
+        merged: dict[str, str | None] = {
+            "Lambda-Runtime-Aws-Request-Id": request_id,
+            "Lambda-Runtime-Deadline-Ms": str(int(time.time() * 1000) + 60_000),
+            "Lambda-Runtime-Invoked-Function-Arn": FUNCTION_ARN,
+            "Content-Type": "application/json",
+            **(headers or {}),
+        }
+        data = body.encode() if isinstance(body, str) else body
+        event = Event(data, {k: v for k, v in merged.items() if v is not None})
+        with self._lock:
+            self._events.append(event)
+
+    def fail(self, path: str, status: int, body: bytes = b"") -> None:
+        """Answer every request to ``path`` with ``status`` from now on."""
+        if not body:
+            body = json.dumps(
+                {"errorMessage": f"fake {status}", "errorType": "Fake.Error"}
+            ).encode()
+        with self._lock:
+            self._failures[path] = (status, body)
+
+    def paths(self) -> list[tuple[str, str]]:
+        with self._lock:
+            return [(r.method, r.path) for r in self.requests]
+
+    def close(self) -> None:
+        """Stop listening: the runtime's next connection is refused."""
+        if not self._closed:
+            self._closed = True
+            self._server.shutdown()
+            self._server.server_close()
+
+    def __enter__(self) -> FakeRuntimeAPI:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def answer(self, request: Recorded) -> tuple[int, dict[str, str], bytes]:
+        with self._lock:
+            self.requests.append(request)
+            if request.path in self._failures:
+                status, body = self._failures[request.path]
+                return status, {"Content-Type": "application/json"}, body
+            if request.method == "GET" and request.path == NEXT:
+                if not self._events:
+                    return 500, {"Content-Type": "application/json"}, NO_MORE_EVENTS
+                event = self._events.popleft()
+                return 200, event.headers, event.body
+        if request.method == "POST" and (
+            request.path == INIT_ERROR
+            or (
+                request.path.startswith(f"{PREFIX}/invocation/")
+                and request.path.endswith(("/response", "/error"))
+            )
+        ):
+            return 202, {"Content-Type": "application/json"}, b'{"status":"OK"}'
+        return 404, {"Content-Type": "text/plain"}, b"not a Runtime API path"
+
+
+class _Handler(BaseHTTPRequestHandler):
+    # HTTP/1.0: one request per connection, so that after close() nothing is
+    # left listening and "refused" is certain.
+    protocol_version = "HTTP/1.0"
+
+    def do_GET(self) -> None:
+        self._serve()
+
+    def do_POST(self) -> None:
+        self._serve()
+
+    def _serve(self) -> None:
+        body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+        api: FakeRuntimeAPI = self.server.api  # type: ignore[attr-defined]
+        status, headers, out = api.answer(Recorded(self.command, self.path, self.headers, body))
+        self.send_response(status)
+        for name, value in headers.items():
+            self.send_header(name, value)
+        self.send_header("Content-Length", str(len(out)))
+        self.end_headers()
+        self.wfile.write(out)
+
+    def log_message(self, format: str, *args: Any) -> None:
+        pass  # the recorded requests say it all
