@@ -10,10 +10,18 @@ import os
 import sys
 
 from runtime.client import RuntimeAPIClient
-from runtime.config import Config
+from runtime.config import Config, init_trace_enabled
+from runtime.deadline import SoftDeadline
 from runtime.errors import ConfigError, ErrorPayload, RuntimeAPIError
 from runtime.handler import Handler, resolve_handler
-from runtime.logs import RequestContext, log_error, log_runtime, setup_logging
+from runtime.inittrace import InitTrace
+from runtime.logs import (
+    RequestContext,
+    log_error,
+    log_runtime,
+    setup_logging,
+    use_unbuffered_streams,
+)
 from runtime.loop import InvokeLoop
 
 USAGE = """usage: python -m runtime [module.function]
@@ -22,7 +30,11 @@ Runs a Lambda function's handler against the Lambda Runtime API named by
 AWS_LAMBDA_RUNTIME_API. The handler comes from the argument, else from _HANDLER."""
 
 
-def main(argv: list[str] | None = None, handler: Handler | None = None) -> int:
+def main(
+    argv: list[str] | None = None,
+    handler: Handler | None = None,
+    init_trace: InitTrace | None = None,
+) -> int:
     """Run the runtime; returns the process exit status.
 
     ``handler`` is given by a frozen bootstrap, whose handler is imported
@@ -39,25 +51,33 @@ def main(argv: list[str] | None = None, handler: Handler | None = None) -> int:
         )
         return 2
 
-    request_context = RequestContext()
-    setup_logging(request_context, os.environ.get("AWS_LAMBDA_LOG_LEVEL"))
+    use_unbuffered_streams()
     try:
         config = Config.from_env(os.environ, handler=args[0] if args else None)
     except ConfigError as e:
         log_runtime(str(e))
         return 2
+    request_context = RequestContext()
+    setup_logging(request_context, config.json_logs, config.log_level)
+    trace = init_trace or InitTrace(init_trace_enabled(os.environ))
 
+    trace.mark("Runtime API client")
     client = RuntimeAPIClient(config.base_url)
     try:
+        trace.mark(f"handler import: {config.handler}")
         if handler is None:
             try:
                 handler = resolve_handler(config.handler)
             except Exception as e:
                 error = ErrorPayload.from_exception(e)
-                log_error(error)
+                log_error(error, config.json_logs)
                 client.post_init_error(error)
                 return 1
-        InvokeLoop(client, handler, config, request_context).run()
+        margin = config.soft_deadline_margin_ms
+        soft_deadline = SoftDeadline(margin) if margin > 0 else None
+        trace.mark("first /next")
+        trace.report()
+        InvokeLoop(client, handler, config, request_context, soft_deadline=soft_deadline).run()
     except RuntimeAPIError as e:
         log_runtime(f"the Runtime API failed, exiting: {e}")
         return 1

@@ -80,15 +80,20 @@ class RuntimeAPIClient:
         )
 
     # POST /runtime/invocation/{request_id}/error
-    def post_error(self, request_id: str, error: ErrorPayload) -> None:
+    def post_error(
+        self, request_id: str, error: ErrorPayload, xray_cause: str | None = None
+    ) -> None:
+        extra_headers = {
+            "Content-Type": "application/json",
+            headers.FUNCTION_ERROR_TYPE: error.error_type,
+        }
+        if xray_cause is not None:
+            extra_headers[headers.FUNCTION_XRAY_ERROR_CAUSE] = xray_cause
         self._send(
             "POST",
             f"/runtime/invocation/{request_id}/error",
             content=error.to_json(),
-            extra_headers={
-                "Content-Type": "application/json",
-                headers.FUNCTION_ERROR_TYPE: error.error_type,
-            },
+            extra_headers=extra_headers,
         )
 
     # POST /runtime/init/error

@@ -12,6 +12,9 @@ from dataclasses import dataclass
 from runtime.errors import ConfigError
 
 API_VERSION = "2018-06-01"
+DEFAULT_SOFT_DEADLINE_MARGIN_MS = 500
+SOFT_DEADLINE_ENV = "STATICLAMBDA_SOFT_DEADLINE_MS"
+INIT_TRACE_ENV = "STATICLAMBDA_INIT_TRACE"
 
 
 @dataclass(frozen=True)
@@ -23,6 +26,15 @@ class Config:
     memory_limit_in_mb: str | None = None  # a string, as in awslambdaric
     log_group_name: str | None = None
     log_stream_name: str | None = None
+    # Lambda's advanced logging controls: "Text" (default) or "JSON", and a level.
+    log_format: str = "Text"
+    log_level: str | None = None
+    # How long before the deadline the runtime logs where the handler is; 0: never.
+    soft_deadline_margin_ms: int = DEFAULT_SOFT_DEADLINE_MARGIN_MS
+
+    @property
+    def json_logs(self) -> bool:
+        return self.log_format.upper() == "JSON"
 
     @property
     def base_url(self) -> str:
@@ -48,4 +60,26 @@ class Config:
             memory_limit_in_mb=environ.get("AWS_LAMBDA_FUNCTION_MEMORY_SIZE"),
             log_group_name=environ.get("AWS_LAMBDA_LOG_GROUP_NAME"),
             log_stream_name=environ.get("AWS_LAMBDA_LOG_STREAM_NAME"),
+            log_format=environ.get("AWS_LAMBDA_LOG_FORMAT") or "Text",
+            log_level=environ.get("AWS_LAMBDA_LOG_LEVEL") or None,
+            soft_deadline_margin_ms=_margin_ms(environ.get(SOFT_DEADLINE_ENV)),
         )
+
+
+def init_trace_enabled(environ: Mapping[str, str]) -> bool:
+    """The debug switch that logs how long each init phase took."""
+    return environ.get(INIT_TRACE_ENV, "").lower() not in ("", "0", "false", "no")
+
+
+def _margin_ms(value: str | None) -> int:
+    if value is None or not value.strip():
+        return DEFAULT_SOFT_DEADLINE_MARGIN_MS
+    try:
+        margin = int(value)
+    except ValueError:
+        raise ConfigError(
+            f"{SOFT_DEADLINE_ENV}={value!r} is not a whole number of milliseconds (0 turns it off)"
+        ) from None
+    if margin < 0:
+        raise ConfigError(f"{SOFT_DEADLINE_ENV}={value!r} is negative (0 turns it off)")
+    return margin

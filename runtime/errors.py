@@ -87,19 +87,54 @@ class ErrorPayload:
         return cls(str(exc), type(exc).__name__, request_id, user_stack_trace(exc.__traceback__))
 
 
-def user_stack_trace(tb: TracebackType | None) -> list[str]:
-    """The traceback as ``traceback.format_list`` writes it, minus the runtime's
-    own frames at its head: the user sees their code, as on AWS's runtime.
+Frame = tuple[str, int, str, str]  # file, line, function, source: awslambdaric's tuples
+
+
+def user_frames(tb: TracebackType | None) -> list[Frame]:
+    """The traceback's frames minus the runtime's own at its head: the user
+    sees their code, as on AWS's runtime.
 
     Frames are told apart by module name, not file name, because a frozen
     binary's file names are not the source tree's.
     """
     while tb is not None and _is_runtime_frame(tb):
         tb = tb.tb_next
-    # Plain tuples, as awslambdaric formats them: no `^^^^` position lines
-    # (Python 3.11+ adds them for FrameSummary objects that carry columns).
-    frames = [(f.filename, f.lineno, f.name, f.line) for f in traceback.extract_tb(tb)]
-    return traceback.format_list(frames)  # type: ignore[arg-type]
+    return [(f.filename, f.lineno or 0, f.name, f.line or "") for f in traceback.extract_tb(tb)]
+
+
+def user_stack_trace(tb: TracebackType | None) -> list[str]:
+    """As ``traceback.format_list`` writes plain tuples (as awslambdaric does):
+    no `^^^^` position lines, which Python 3.11+ adds for FrameSummary objects."""
+    return traceback.format_list(user_frames(tb))
+
+
+# X-Ray drops a cause larger than this; so does AWS's runtime, before sending.
+XRAY_CAUSE_LIMIT = 1024 * 1024
+
+
+def xray_error_cause(exc: BaseException, working_directory: str) -> str | None:
+    """The `Lambda-Runtime-Function-XRay-Error-Cause` header, as AWS's Python
+    runtime writes it, or None when it would be too large to send."""
+    if isinstance(exc, Fault):
+        # awslambdaric reports its own faults to X-Ray under this one type.
+        error_type, frames = "LambdaValidationError", []
+    else:
+        error_type, frames = type(exc).__name__, user_frames(exc.__traceback__)
+    cause = {
+        "working_directory": working_directory,
+        "exceptions": [
+            {
+                "message": exc.message if isinstance(exc, Fault) else str(exc),
+                "type": error_type,
+                "stack": [
+                    {"label": name, "path": path, "line": line} for path, line, name, _ in frames
+                ],
+            }
+        ],
+        "paths": sorted({path for path, _, _, _ in frames}),
+    }
+    text = json.dumps(cause)
+    return text if len(text.encode()) < XRAY_CAUSE_LIMIT else None
 
 
 def _is_runtime_frame(tb: TracebackType) -> bool:

@@ -15,6 +15,9 @@ import shutil
 import sys
 from collections.abc import MutableMapping
 
+from runtime.config import init_trace_enabled
+from runtime.inittrace import InitTrace
+
 # Where CA bundles live: Amazon Linux (Lambda's own OS) first, then Debian and
 # friends. When none exists, the bundle frozen into the binary (certifi's) is used.
 SYSTEM_CA_BUNDLES = (
@@ -110,13 +113,16 @@ def sweep_stale_extractions(environ: MutableMapping[str, str]) -> list[str]:
 
 def run(handler_name: str) -> int:
     """The frozen bootstrap's main: its handler is the one it was built with."""
+    trace = InitTrace(init_trace_enabled(os.environ))
+    trace.mark("bootstrap: CA bundle, sweep of old extractions")
     alive = hold_extraction_locks(os.environ)  # held until the process ends
     configure_ca_bundle(os.environ)
     sweep_stale_extractions(os.environ)
+    trace.mark("imports: the runtime, httpx")
     from runtime.__main__ import main
 
     try:
-        return main([handler_name])
+        return main([handler_name], init_trace=trace)
     finally:
         for fd in alive:
             os.close(fd)

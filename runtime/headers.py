@@ -13,6 +13,7 @@ TENANT_ID = "Lambda-Runtime-Aws-Tenant-Id"
 
 # Sent by the runtime with an error report.
 FUNCTION_ERROR_TYPE = "Lambda-Runtime-Function-Error-Type"
+FUNCTION_XRAY_ERROR_CAUSE = "Lambda-Runtime-Function-XRay-Error-Cause"
 
 # The environment variable the X-Ray SDK reads the current trace from.
 TRACE_ENV = "_X_AMZN_TRACE_ID"

@@ -14,7 +14,8 @@ from runtime import headers
 from runtime.client import Invocation, RuntimeAPIClient
 from runtime.config import Config
 from runtime.context import LambdaContext, parse_client_context, parse_cognito_identity
-from runtime.errors import ErrorPayload, PayloadTooLarge
+from runtime.deadline import SoftDeadline
+from runtime.errors import ErrorPayload, PayloadTooLarge, xray_error_cause
 from runtime.handler import Handler
 from runtime.logs import RequestContext, log_error, log_runtime
 from runtime.marshal import marshal_response, unmarshal_event
@@ -28,12 +29,14 @@ class InvokeLoop:
         config: Config,
         request_context: RequestContext,
         environ: MutableMapping[str, str] = os.environ,
+        soft_deadline: SoftDeadline | None = None,
     ):
         self.client = client
         self.handler = handler
         self.config = config
         self.request_context = request_context
         self.environ = environ
+        self.soft_deadline = soft_deadline
 
     def run(self, max_invocations: int | None = None) -> None:
         """Serve events until the Runtime API fails (or ``max_invocations``, for tests)."""
@@ -45,7 +48,10 @@ class InvokeLoop:
     def handle(self, invocation: Invocation) -> None:
         request_id = invocation.request_id
         self.request_context.request_id = request_id
+        self.request_context.tenant_id = invocation.tenant_id
         self._set_trace_id(invocation.trace_id)
+        if self.soft_deadline is not None:
+            self.soft_deadline.arm(request_id, invocation.deadline_ms)
         try:
             context = LambdaContext(
                 self.config,
@@ -60,13 +66,16 @@ class InvokeLoop:
             result = self.handler(event, context)
             body, content_type = marshal_response(result)
         except Exception as e:
-            self._report(request_id, ErrorPayload.from_exception(e, request_id))
+            self._report(request_id, e)
             return
         except SystemExit as e:
             # The handler called sys.exit(): report it so the invoke is not
             # lost without a word, then let the process end as asked.
-            self._report(request_id, ErrorPayload.from_exception(e, request_id))
+            self._report(request_id, e)
             raise
+        finally:
+            if self.soft_deadline is not None:
+                self.soft_deadline.disarm()
         try:
             self.client.post_response(request_id, body, content_type)
         except PayloadTooLarge as e:
@@ -74,10 +83,11 @@ class InvokeLoop:
             # (Lambda has answered the caller), the execution environment need not be.
             log_runtime(f"response for {request_id} refused, {len(body)} bytes: {e}")
 
-    def _report(self, request_id: str, error: ErrorPayload) -> None:
-        log_error(error)
+    def _report(self, request_id: str, exc: BaseException) -> None:
+        error = ErrorPayload.from_exception(exc, request_id)
+        log_error(error, self.config.json_logs)
         try:
-            self.client.post_error(request_id, error)
+            self.client.post_error(request_id, error, xray_error_cause(exc, os.getcwd()))
         except PayloadTooLarge as e:
             log_runtime(f"error report for {request_id} refused: {e}")
 
