@@ -45,6 +45,7 @@ class FreezeInputs:
     src: Path | None  # where the handler's module lives, when not in this repo
     deps: Path | None  # third-party packages installed for the handler
     workdir: Path
+    prune: bool = True  # leave out what neither handler nor runtime uses (build/prune.py)
 
 
 def handler_module(handler: str) -> str:
@@ -78,32 +79,46 @@ def check_handler_source(inputs: FreezeInputs) -> None:
     raise BuildError(f"module {'.'.join(parts)!r} of HANDLER={inputs.handler} is not in {where}")
 
 
-def pyinstaller_args(inputs: FreezeInputs, entry: Path) -> list[str]:
+SPEC = ROOT / "build" / "bootstrap.spec"
+
+
+def measure_runtime_imports(workdir: Path) -> Path:
+    """What the runtime imports while serving (build/runtime_imports.py), for pruning."""
+    out = workdir / "runtime-imports.json"
+    probe = subprocess.run(
+        [sys.executable, "-m", "build.runtime_imports"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    if probe.returncode != 0:
+        raise BuildError(f"measuring the runtime's imports failed: {probe.stderr.strip()[-500:]}")
+    out.write_text(probe.stdout)
+    return out
+
+
+def pyinstaller_args(inputs: FreezeInputs, entry: Path, runtime_imports: Path | None) -> list[str]:
     paths = [ROOT] + [p for p in (inputs.src, inputs.deps) if p is not None]
     args = [
-        str(entry),
-        "--onefile",
-        "--name",
-        "bootstrap",
+        str(SPEC),
         "--distpath",
         str(inputs.workdir / "dist"),
         "--workpath",
         str(inputs.workdir / "work"),
-        "--specpath",
-        str(inputs.workdir),
         "--noconfirm",
         "--log-level",
         "WARN",
-        # UPX-packed libraries would be unpacked again at each start, and
-        # staticx cannot read them.
-        "--noupx",
-        # httpx's command line (and through it click, rich, pygments) is never
-        # run in Lambda; httpx imports it only if present, and it cost imports.
-        "--exclude-module",
-        "httpx._main",
+        "--",
+        "--entry",
+        str(entry),
+        "--handler-module",
+        handler_module(inputs.handler),
     ]
     for path in paths:
         args += ["--paths", str(path)]
+    if runtime_imports is not None:
+        args += ["--runtime-imports", str(runtime_imports)]
     return args
 
 
@@ -121,8 +136,9 @@ def freeze(inputs: FreezeInputs) -> Path:
     check_handler_source(inputs)
     inputs.workdir.mkdir(parents=True, exist_ok=True)
     entry = write_entry(inputs)
+    runtime_imports = measure_runtime_imports(inputs.workdir) if inputs.prune else None
     result = subprocess.run(
-        [sys.executable, "-m", "PyInstaller", *pyinstaller_args(inputs, entry)],
+        [sys.executable, "-m", "PyInstaller", *pyinstaller_args(inputs, entry, runtime_imports)],
         cwd=inputs.workdir,
         check=False,
         env=pyinstaller_env(),

@@ -1,0 +1,79 @@
+"""What the runtime really imports while it serves events, measured.
+
+PyInstaller bundles everything the runtime's modules could import (httpcore's
+optional `anyio`, and with it asyncio; inspect's and multiprocessing's start-up
+hooks), though serving Lambda events never imports most of it. To know what
+may be left out, this runs the real runtime against a throwaway local Runtime
+API: an event that fails, one that succeeds, then a 500 that ends it, and
+prints the modules that were imported, as JSON.
+
+    python -m build.runtime_imports     (in the build environment)
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+import threading
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import ClassVar
+
+# Imported lazily by the runtime on some paths only (runtime/frozen.py).
+LAZY = ("certifi",)
+
+
+class _OneShotRuntimeAPI(BaseHTTPRequestHandler):
+    events: ClassVar[list[bytes]] = [b"not json", b'{"text": "Hello"}']
+
+    def do_GET(self) -> None:
+        if not self.events:
+            self.send_response(500)
+            self.end_headers()
+            return
+        body = self.events.pop(0)
+        self.send_response(200)
+        self.send_header("Lambda-Runtime-Aws-Request-Id", f"probe-{len(self.events)}")
+        self.send_header("Lambda-Runtime-Deadline-Ms", "9999999999999")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def do_POST(self) -> None:
+        self.rfile.read(int(self.headers.get("Content-Length", "0")))
+        self.send_response(202)
+        self.send_header("Content-Length", "0")
+        self.end_headers()
+
+    def log_message(self, *args: object) -> None:
+        pass
+
+
+def measure() -> list[str]:
+    server = ThreadingHTTPServer(("127.0.0.1", 0), _OneShotRuntimeAPI)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    os.environ["AWS_LAMBDA_RUNTIME_API"] = f"127.0.0.1:{server.server_address[1]}"
+    os.environ["STATICLAMBDA_INIT_TRACE"] = "1"
+    import runtime.frozen  # noqa: F401  (what the frozen entry imports first)
+    from runtime.__main__ import main
+
+    # The runtime writes to file descriptors 1 and 2 itself: silence those.
+    stdout, stderr = sys.stdout, sys.stderr
+    saved = [os.dup(1), os.dup(2)]
+    with open(os.devnull, "w") as devnull:
+        os.dup2(devnull.fileno(), 1)
+        os.dup2(devnull.fileno(), 2)
+        try:
+            main(["handlers.echo.handler"])
+        finally:
+            os.dup2(saved[0], 1)
+            os.dup2(saved[1], 2)
+            sys.stdout, sys.stderr = stdout, stderr  # main() swapped in its own streams
+    server.shutdown()
+    for name in LAZY:
+        __import__(name)
+    return sorted(sys.modules)
+
+
+if __name__ == "__main__":
+    print(json.dumps(measure()))
