@@ -172,7 +172,9 @@ def log_error(error: ErrorPayload, json_format: bool = False) -> None:
     lines = [description, "Traceback (most recent call last):"]
     for element in error.stack_trace:
         lines.extend(_nbsp_indent(line) for line in element.splitlines() or [""])
-    sys.stdout.write("\r".join(lines) + "\n")
+    # A message over several lines too: awslambdaric leaves its newlines to the
+    # telemetry frame, which keeps them one event; on stdout they would split it.
+    sys.stdout.write("\r".join(lines).replace("\n", "\r") + "\n")
 
 
 def _nbsp_indent(line: str) -> str:
