@@ -19,8 +19,9 @@ import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import ClassVar
 
-# Imported lazily by the runtime on some paths only (runtime/frozen.py).
-LAZY = ("certifi",)
+# Imported lazily by the runtime, on some paths only: the CA bundle (frozen.py),
+# a streamed response, graceful shutdown. They must stay in every bundle.
+LAZY = ("certifi", "runtime.streaming", "runtime.shutdown")
 
 
 class _OneShotRuntimeAPI(BaseHTTPRequestHandler):

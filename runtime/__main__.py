@@ -73,6 +73,12 @@ def main(
                 log_error(error, config.json_logs)
                 client.post_init_error(error)
                 return 1
+        # Graceful shutdown (runtime/shutdown.py), imported only when opted in: by
+        # the environment, or by a handler module that registered a callback.
+        if "runtime.shutdown" in sys.modules or os.environ.get("STATICLAMBDA_GRACEFUL_SHUTDOWN"):
+            from runtime import shutdown
+
+            shutdown.install(config.runtime_api, os.environ)
         margin = config.soft_deadline_margin_ms
         soft_deadline = SoftDeadline(margin) if margin > 0 else None
         trace.mark("first /next")

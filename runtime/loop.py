@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import MutableMapping
+from typing import TYPE_CHECKING
 
 from runtime import headers
 from runtime.client import Invocation, RuntimeAPIClient
@@ -19,6 +20,9 @@ from runtime.errors import ErrorPayload, PayloadTooLarge, xray_error_cause
 from runtime.handler import Handler
 from runtime.logs import RequestContext, log_error, log_runtime
 from runtime.marshal import marshal_response, unmarshal_event
+
+if TYPE_CHECKING:
+    from runtime.streaming import ResponseStream
 
 
 class InvokeLoop:
@@ -52,6 +56,7 @@ class InvokeLoop:
         self._set_trace_id(invocation.trace_id)
         if self.soft_deadline is not None:
             self.soft_deadline.arm(request_id, invocation.deadline_ms)
+        stream = None
         try:
             context = LambdaContext(
                 self.config,
@@ -64,7 +69,15 @@ class InvokeLoop:
             )
             event = unmarshal_event(invocation.body, invocation.content_type)
             result = self.handler(event, context)
-            body, content_type = marshal_response(result)
+            if _is_stream(result):
+                # Imported here: only a streaming handler pays for it.
+                from runtime.streaming import ResponseStream
+
+                # Runs the handler up to its first item: a failure before any
+                # byte is sent is reported to /error, as below.
+                stream = ResponseStream(result)
+            else:
+                body, content_type = marshal_response(result)
         except Exception as e:
             self._report(request_id, e)
             return
@@ -74,14 +87,34 @@ class InvokeLoop:
             self._report(request_id, e)
             raise
         finally:
-            if self.soft_deadline is not None:
+            # A stream's handler code runs while it is sent: still watched.
+            if self.soft_deadline is not None and stream is None:
                 self.soft_deadline.disarm()
+        if stream is not None:
+            self._send_stream(request_id, stream)
+            return
         try:
             self.client.post_response(request_id, body, content_type)
         except PayloadTooLarge as e:
             # AWS's Python runtime crashes here; the invoke is lost either way
             # (Lambda has answered the caller), the execution environment need not be.
             log_runtime(f"response for {request_id} refused, {len(body)} bytes: {e}")
+
+    def _send_stream(self, request_id: str, stream: ResponseStream) -> None:
+        from runtime.streaming import StreamingResponse
+
+        try:
+            response = StreamingResponse(self.config.runtime_api, request_id, stream.content_type)
+            outcome = response.send(stream)
+        except PayloadTooLarge as e:
+            log_runtime(f"streamed response for {request_id} refused: {e}")
+            return
+        finally:
+            if self.soft_deadline is not None:
+                self.soft_deadline.disarm()
+        if outcome.error is not None:
+            # Sent to Lambda as trailers; logged as any handler error is.
+            log_error(outcome.error, self.config.json_logs)
 
     def _report(self, request_id: str, exc: BaseException) -> None:
         error = ErrorPayload.from_exception(exc, request_id)
@@ -98,3 +131,12 @@ class InvokeLoop:
             self.environ[headers.TRACE_ENV] = trace_id
         else:
             self.environ.pop(headers.TRACE_ENV, None)
+
+
+def _is_stream(result: object) -> bool:
+    """A result to stream (runtime/streaming.py): a generator or an iterator,
+    and not a value AWS's runtime sends whole. Tested here, so that a buffered
+    result does not import the streaming module to find out it is not one."""
+    return not isinstance(result, (str, bytes, bytearray, dict, list)) and hasattr(
+        type(result), "__next__"
+    )

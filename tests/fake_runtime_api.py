@@ -7,6 +7,7 @@ request the runtime makes, byte for byte.
     api.fail(response_path("req-1"), 413)      # answer that path with 413 (or 500)
     ... run the runtime against api.address ...
     api.requests                                # [Recorded(method, path, headers, body)]
+    api.on_chunk = lambda path, chunk: ...      # called as each chunk of a chunked body arrives
     api.close()                                 # from now on, connections are refused
 
 When the scripted events run out, /next answers 500: a runtime run as a
@@ -19,9 +20,10 @@ import json
 import threading
 import time
 from collections import deque
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from email.message import Message
+from http.client import parse_headers
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
@@ -50,6 +52,9 @@ class Recorded:
     path: str
     headers: Message  # case-insensitive .get(), as on the wire
     body: bytes
+    # A chunked body (a streamed response): its chunks as they came, and its trailers.
+    chunks: tuple[bytes, ...] = ()
+    trailers: Message | None = None
 
     def json(self) -> Any:
         return json.loads(self.body)
@@ -67,6 +72,7 @@ class FakeRuntimeAPI:
         self._events: deque[Event] = deque()
         self._failures: dict[str, tuple[int, bytes]] = {}
         self._lock = threading.Lock()
+        self.on_chunk: Callable[[str, bytes], None] | None = None
         self._server = ThreadingHTTPServer(("127.0.0.1", 0), _Handler)
         self._server.api = self  # type: ignore[attr-defined]
         self._thread = threading.Thread(
@@ -161,15 +167,35 @@ class _Handler(BaseHTTPRequestHandler):
         self._serve()
 
     def _serve(self) -> None:
-        body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
         api: FakeRuntimeAPI = self.server.api  # type: ignore[attr-defined]
-        status, headers, out = api.answer(Recorded(self.command, self.path, self.headers, body))
+        if (self.headers.get("Transfer-Encoding") or "").lower() == "chunked":
+            chunks, trailers = self._read_chunked(api)
+            recorded = Recorded(
+                self.command, self.path, self.headers, b"".join(chunks), chunks, trailers
+            )
+        else:
+            body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+            recorded = Recorded(self.command, self.path, self.headers, body)
+        status, headers, out = api.answer(recorded)
         self.send_response(status)
         for name, value in headers.items():
             self.send_header(name, value)
         self.send_header("Content-Length", str(len(out)))
         self.end_headers()
         self.wfile.write(out)
+
+    def _read_chunked(self, api: FakeRuntimeAPI) -> tuple[tuple[bytes, ...], Message]:
+        chunks: list[bytes] = []
+        while True:
+            size = int(self.rfile.readline().split(b";")[0], 16)
+            if size == 0:
+                return tuple(chunks), parse_headers(self.rfile)
+            chunk = self.rfile.read(size)
+            if self.rfile.read(2) != b"\r\n":
+                raise ValueError("chunk not followed by CRLF")
+            chunks.append(chunk)
+            if api.on_chunk is not None:
+                api.on_chunk(self.path, chunk)
 
     def log_message(self, format: str, *args: Any) -> None:
         pass  # the recorded requests say it all

@@ -145,6 +145,8 @@ def test_user_handler_with_requirements(user_dist: Path) -> None:
         assert isinstance(body, dict)
         assert body["service"] == "userfunc"
         assert body["request_id"]
+        # The emulator buffers a streamed response and returns it whole.
+        assert rie.invoke(json.dumps({"action": "stream"})) == (200, b"streamed")
         status, error = invoke_json(rie, {"action": "raise"})
     assert isinstance(error, dict)
     assert error["errorType"] == "ValueError"

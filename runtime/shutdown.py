@@ -1,0 +1,192 @@
+"""Graceful shutdown: callbacks that run once when Lambda shuts the execution
+environment down.
+
+    from runtime.shutdown import on_shutdown
+
+    @on_shutdown
+    def close_pool() -> None:
+        pool.close()
+
+Lambda sends the runtime SIGTERM before it stops an environment only when an
+extension is registered; otherwise it is SIGKILL, without a word. So, when
+opted in (``STATICLAMBDA_GRACEFUL_SHUTDOWN=1``, or a handler module that
+registered a callback at import), the runtime registers a minimal *internal*
+extension of its own during init (Extensions API 2020-01-01):
+
+    POST /2020-01-01/extension/register   Lambda-Extension-Name, {"events": []}
+    GET  /2020-01-01/extension/event/next (from a thread; it never returns)
+
+It subscribes no event: an internal extension may not subscribe SHUTDOWN (it
+is the runtime's own process: it learns of the shutdown by SIGTERM), and one
+subscribed to INVOKE would have to call /event/next after every invoke, or
+Lambda would hold each invoke open until it did. The /event/next call is still
+due once, to tell Lambda the extension's init is done.
+
+On SIGTERM the callbacks run, in the order they were registered, each one's
+exception logged and the next one run; then the process exits with status 0,
+which lets the static bootstrap's parents remove their extraction directories
+from /tmp. Lambda allows the runtime about 500 ms for all of it.
+
+The signal may come more than once: the static bootstrap is three processes
+(staticx's loader, PyInstaller's parent, Python), and each of the first two
+passes on the signal it gets, as Lambda or an emulator may signal the whole
+group. The first SIGTERM runs the callbacks; any later one is ignored, and the
+callbacks never run twice.
+"""
+
+from __future__ import annotations
+
+import signal
+import threading
+from collections.abc import Callable, Mapping
+from types import FrameType
+
+import httpx
+
+from runtime.errors import RuntimeAPIError
+from runtime.logs import log_runtime
+from runtime.transport import RuntimeAPITransport
+
+GRACEFUL_SHUTDOWN_ENV = "STATICLAMBDA_GRACEFUL_SHUTDOWN"
+EXTENSIONS_API_VERSION = "2020-01-01"
+EXTENSION_NAME = "staticlambda-graceful-shutdown"
+# Extensions API header names.
+EXTENSION_NAME_HEADER = "Lambda-Extension-Name"
+EXTENSION_ID_HEADER = "Lambda-Extension-Identifier"
+
+Callback = Callable[[], object]
+
+
+class ShutdownCallbacks:
+    """The callbacks, and the guard that runs them once."""
+
+    def __init__(self) -> None:
+        self._callbacks: list[Callback] = []
+        self._ran = threading.Lock()
+
+    def add(self, callback: Callback) -> Callback:
+        self._callbacks.append(callback)
+        return callback
+
+    def __len__(self) -> int:
+        return len(self._callbacks)
+
+    def run_once(self) -> bool:
+        """Run every callback, unless they ran (or are running) already."""
+        if not self._ran.acquire(blocking=False):
+            return False  # never released: a second call is always a no-op
+        for callback in list(self._callbacks):
+            try:
+                callback()
+            except Exception as e:
+                name = getattr(callback, "__qualname__", repr(callback))
+                log_runtime(f"shutdown callback {name} failed: {type(e).__name__}: {e}")
+        return True
+
+
+# Process-wide, as SIGTERM is: handler modules register at import, before the
+# runtime has made anything they could be handed to.
+callbacks = ShutdownCallbacks()
+
+
+def on_shutdown(callback: Callback) -> Callback:
+    """Run ``callback()`` once when Lambda shuts the environment down; usable as
+    a decorator. Registering one opts the function in to graceful shutdown."""
+    return callbacks.add(callback)
+
+
+def requested(environ: Mapping[str, str]) -> bool:
+    """Opted in: by the environment, else by a registered callback. The
+    environment's 0/false/no turns it off even then."""
+    value = environ.get(GRACEFUL_SHUTDOWN_ENV, "").strip().lower()
+    if value in ("0", "false", "no"):
+        return False
+    return bool(value) or len(callbacks) > 0
+
+
+class InternalExtension:
+    """The Extensions API client of the runtime's own, do-nothing extension."""
+
+    def __init__(self, runtime_api: str, transport: httpx.BaseTransport | None = None):
+        # Its own connection: its /event/next blocks for the life of the
+        # process, and the Runtime API client's one connection is the loop's.
+        self._http = httpx.Client(
+            base_url=f"http://{runtime_api}/{EXTENSIONS_API_VERSION}/extension",
+            timeout=None,
+            trust_env=False,
+            transport=transport or RuntimeAPITransport(),
+        )
+        self.extension_id = ""
+
+    # POST /2020-01-01/extension/register
+    def register(self) -> str:
+        response = self._send(
+            "POST",
+            "/register",
+            headers={EXTENSION_NAME_HEADER: EXTENSION_NAME},
+            json={"events": []},
+        )
+        self.extension_id = response.headers.get(EXTENSION_ID_HEADER, "")
+        if not self.extension_id:
+            raise RuntimeAPIError(f"/extension/register answered without {EXTENSION_ID_HEADER}")
+        return self.extension_id
+
+    # GET /2020-01-01/extension/event/next
+    def next_event(self) -> bytes:
+        response = self._send(
+            "GET", "/event/next", headers={EXTENSION_ID_HEADER: self.extension_id}
+        )
+        return response.content
+
+    def wait(self) -> None:
+        """Say init is done, then wait: with no event subscribed, for ever."""
+        try:
+            while True:
+                self.next_event()
+        except RuntimeAPIError:
+            pass  # the environment is going away; SIGTERM does the rest
+
+    def _send(self, method: str, path: str, **kwargs: object) -> httpx.Response:
+        try:
+            response = self._http.request(method, path, **kwargs)  # type: ignore[arg-type]
+        except httpx.HTTPError as e:
+            raise RuntimeAPIError(f"{method} /extension{path}: {type(e).__name__}: {e}") from None
+        if response.status_code >= 300:
+            raise RuntimeAPIError(
+                f"{method} /extension{path}: {response.status_code} {response.text[:500]}"
+            )
+        return response
+
+
+def install(runtime_api: str, environ: Mapping[str, str]) -> bool:
+    """Enable graceful shutdown if ``requested``; whether it is on. A failed
+    registration is logged, not fatal: the function serves on without it."""
+    if not requested(environ):
+        return False
+    try:
+        enable(runtime_api)
+    except RuntimeAPIError as e:
+        log_runtime(f"graceful shutdown is off: the extension did not register: {e}")
+        return False
+    return True
+
+
+def enable(runtime_api: str) -> None:
+    """Register the extension and take over SIGTERM; call from the main thread,
+    during init (before the first /next). Raises ``RuntimeAPIError`` when the
+    extension cannot be registered."""
+    extension = InternalExtension(runtime_api)
+    extension.register()
+    signal.signal(signal.SIGTERM, _on_sigterm)
+    threading.Thread(target=extension.wait, name="shutdown-extension", daemon=True).start()
+
+
+def _on_sigterm(signum: int, frame: FrameType | None) -> None:
+    # Any later SIGTERM (passed on by the bootstrap's parents) is ignored from
+    # here on, so it cannot interrupt the callbacks.
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    log_runtime(f"SIGTERM: running {len(callbacks)} shutdown callback(s)")
+    callbacks.run_once()
+    # Unwinds the loop wherever it waits (/next, usually), so that the process
+    # exits as normal and the bootstrap's parents clean up after it.
+    raise SystemExit(0)
