@@ -369,23 +369,9 @@ class Session:
         self.connection: http.client.HTTPConnection | None = None
         self.dirs: set[Path] = set()
 
-    def start(self, attempts: int = 3) -> Session:
-        """Start the emulator; again on new ports if it lost a race for its own
-        (the emulator panics on a taken port, and another server may answer on it)."""
-        for attempt in range(attempts):
-            if attempt:
-                log = self.emulator.log_path
-                self.emulator = Emulator(
-                    self.command, env=self.env, cwd=self.candidate.cwd, log_path=log
-                )
-            self.emulator.start()
-            time.sleep(0.05)
-            assert self.emulator.process is not None
-            if self.emulator.process.poll() is None:
-                break
-            self.emulator.stop()
-        else:
-            raise EmulatorError(f"the emulator would not start:\n{self.log()[-2000:]}")
+    def start(self) -> Session:
+        # Emulator.start() retries on new ports if it lost the race for its own.
+        self.emulator.start()
         self.connection = http.client.HTTPConnection("127.0.0.1", self.emulator.port, timeout=120)
         return self
 

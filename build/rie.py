@@ -124,6 +124,21 @@ class Emulator:
         return f"http://127.0.0.1:{self.port}{INVOKE_PATH}"
 
     def start(self) -> Emulator:
+        # free_port() lets its port go before the emulator binds it, so another
+        # process may take it in between: then the emulator exits at once, and
+        # a fresh pair of ports is tried.
+        for attempt in range(5):
+            try:
+                self._launch()
+                return self
+            except EmulatorError:
+                self.stop()
+                if attempt == 4 or "address already in use" not in self.log():
+                    raise
+                self.port, self.api_port = free_port(), free_port()
+        return self
+
+    def _launch(self) -> None:
         with open(self.log_path, "wb") as log:
             self.process = subprocess.Popen(
                 [
@@ -142,7 +157,6 @@ class Emulator:
                 start_new_session=True,
             )
         self._wait_listening()
-        return self
 
     def _wait_listening(self, timeout: float = 10.0) -> None:
         deadline = time.monotonic() + timeout
@@ -151,9 +165,16 @@ class Emulator:
                 raise EmulatorError(f"the emulator exited at start:\n{self.log()}")
             try:
                 with socket.create_connection(("127.0.0.1", self.port), timeout=0.2):
-                    return
+                    pass
             except OSError:
                 time.sleep(0.02)
+                continue
+            # Something listens; make sure it is our emulator, not a squatter
+            # while ours died on a taken port (it panics within milliseconds).
+            time.sleep(0.05)
+            if self.process is not None and self.process.poll() is not None:
+                raise EmulatorError(f"the emulator exited at start:\n{self.log()}")
+            return
         raise EmulatorError("the emulator did not listen within 10 s")
 
     def invoke(
