@@ -8,7 +8,6 @@ module and everything it imports.
 
 from __future__ import annotations
 
-import os
 import subprocess
 import sys
 from dataclasses import dataclass
@@ -122,15 +121,6 @@ def pyinstaller_args(inputs: FreezeInputs, entry: Path, runtime_imports: Path | 
     return args
 
 
-def pyinstaller_env() -> dict[str, str]:
-    env = dict(os.environ)
-    # Store, don't deflate: each cold start would inflate every library and
-    # module again (about 80 ms here), while the Lambda zip deflates them once
-    # anyway. Read by both of PyInstaller's archive writers.
-    env["PYINSTALLER_ZLIB_COMPRESSION_LEVEL"] = "0"
-    return env
-
-
 def freeze(inputs: FreezeInputs) -> Path:
     """Returns the dynamic onefile program PyInstaller made."""
     check_handler_source(inputs)
@@ -141,7 +131,6 @@ def freeze(inputs: FreezeInputs) -> Path:
         [sys.executable, "-m", "PyInstaller", *pyinstaller_args(inputs, entry, runtime_imports)],
         cwd=inputs.workdir,
         check=False,
-        env=pyinstaller_env(),
     )
     program = inputs.workdir / "dist" / "bootstrap"
     if result.returncode != 0 or not program.is_file():
