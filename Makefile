@@ -27,6 +27,8 @@ help:
 	@echo "make build [HANDLER=m.f SRC=dir REQUIREMENTS=file]   build $(DIST)/bootstrap"
 	@echo "make invoke [EVENT=json] run $(DIST)/bootstrap under the official emulator, once"
 	@echo "make deploy FUNCTION=name [ROLE=arn ...]  create or update the function on AWS"
+	@echo "make build BUILDER=docker|native [AMAZON_LINUX=2023|2017.03]   where to build (default: docker if an engine answers)"
+	@echo "make remote-invoke FUNCTION=name [EVENT=json]   invoke the deployed function"
 	@echo "make test | check | bench"
 
 # The environment is made from an interpreter staticx accepts (build/interpreter.py
