@@ -747,10 +747,20 @@ def main(
     environ = os.environ if environ is None else environ
     console = Console(out or sys.stdout, err or sys.stderr)
     console.hide(*(environ.get(name) for name in SECRET_VARIABLES))
-    try:
+
+    def command() -> int:
         args = parser().parse_args(argv)
         console.debugging = args.debug
         return run(args, console, sleep)
+
+    return guarded(console, command)
+
+
+def guarded(console: Console, command: Callable[[], int]) -> int:
+    """Run a command: every failure a user can cause is one line and an exit status
+    (2: usage, 1: AWS or the artifact, 130: interrupted), never a traceback."""
+    try:
+        return command()
     except UsageError as e:
         console.error(str(e))
         return 2

@@ -22,10 +22,8 @@ import time
 from collections.abc import Mapping
 from typing import Any, TextIO
 
-import botocore.exceptions  # type: ignore[import-untyped]
-
-from build.aws_errors import DeployError, UsageError, explain
-from build.deploy import SECRET_VARIABLES, Aws, Console, Parser
+from build.aws_errors import UsageError
+from build.deploy import SECRET_VARIABLES, Aws, Console, Parser, guarded
 
 
 def parser() -> Parser:
@@ -102,22 +100,13 @@ def main(
     # Every message goes to stderr: stdout holds the payload alone, for pipes.
     console = Console(err or sys.stderr, err or sys.stderr, prog="remote-invoke")
     console.hide(*(environ.get(name) for name in SECRET_VARIABLES))
-    try:
+
+    def command() -> int:
         args = parser().parse_args(argv)
         console.debugging = args.debug
         return run(args, console, out or sys.stdout)
-    except UsageError as e:
-        console.error(str(e))
-        return 2
-    except DeployError as e:
-        console.error(str(e))
-        return 1
-    except (botocore.exceptions.BotoCoreError, botocore.exceptions.ClientError) as e:
-        console.error(explain(e))
-        return 1
-    except KeyboardInterrupt:
-        console.error("interrupted")
-        return 130
+
+    return guarded(console, command)
 
 
 if __name__ == "__main__":
