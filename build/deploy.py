@@ -338,6 +338,9 @@ class Aws:
 
     @classmethod
     def open(cls, region: str | None, console: Console) -> Aws:
+        # The AWS CLI (v2) and Lambda itself use AWS_REGION; boto3 reads only
+        # AWS_DEFAULT_REGION and the profile, so AWS_REGION is honoured here.
+        region = region or os.environ.get("AWS_REGION") or None
         session = boto3.session.Session(region_name=region)
         credentials = session.get_credentials()
         if credentials is None:

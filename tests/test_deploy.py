@@ -753,6 +753,18 @@ def test_unknown_region(clean_env: None, tmp_path: Path) -> None:
     )
 
 
+def test_AWS_REGION_alone_names_the_region(
+    aws: MotoServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # As for the AWS CLI and inside Lambda; boto3 by itself reads only AWS_DEFAULT_REGION.
+    role = make_role()
+    monkeypatch.delenv("AWS_DEFAULT_REGION")
+    monkeypatch.setenv("AWS_REGION", REGION)
+    result = run_deploy("--function", "hello", "--role", role, zip_path=make_zip(tmp_path))
+    assert result.code == 0, result.err
+    assert f":{REGION}:" in configuration()["FunctionArn"]
+
+
 def test_access_denied(aws: MotoServer, tmp_path: Path, hooks: list[tuple[str, Hook]]) -> None:
     message = (
         f"User: arn:aws:iam::{ACCOUNT}:user/dev is not authorized to perform: lambda:GetFunction"
