@@ -61,9 +61,23 @@ def extension_module(dest_name: str) -> str:
     return os.path.basename(dest_name).split(".", 1)[0]
 
 
-def prune(analysis: Any, handler_module: str, measured: Iterable[str]) -> list[str]:
-    """Drop unused modules from ``analysis`` in place; returns their names."""
-    keep = reachable(analysis.graph, [handler_module]) | runtime_keep(measured)
+def prune(analysis: Any, entry: str, handler_module: str, measured: Iterable[str]) -> list[str]:
+    """Drop unused modules from ``analysis`` in place; returns their names.
+
+    ``entry`` is the program's script: what it reaches is what this prunes.
+    """
+    graph = analysis.graph
+    keep = reachable(graph, [handler_module]) | runtime_keep(measured)
+    # A start-up hook runs when any module that asked for it stays; what the
+    # hook itself imports (inspect's imports zipfile) must then stay too.
+    hooks = rthook_modules(graph)
+    scripts = [
+        entry for entry in analysis.scripts if entry[0] not in hooks or hooks[entry[0]] & keep
+    ]
+    entry_path = os.path.abspath(entry)
+    for _, path, _ in scripts:
+        if os.path.abspath(path) != entry_path:  # PyInstaller's own boot script, the hooks
+            keep |= reachable(graph, [path])
     dropped = sorted(name for name, _, _ in analysis.pure if name not in keep)
     gone = set(dropped)
     analysis.pure = [entry for entry in analysis.pure if entry[0] not in gone]
@@ -78,10 +92,5 @@ def prune(analysis: Any, handler_module: str, measured: Iterable[str]) -> list[s
         for entry in analysis.binaries
         if not (entry[2] == "EXTENSION" and extension_module(entry[0]) in unused_extensions)
     ]
-    hooks = rthook_modules(analysis.graph)
-    analysis.scripts = [
-        entry
-        for entry in analysis.scripts
-        if not (entry[0] in hooks and hooks[entry[0]] <= (gone | unused_extensions))
-    ]
+    analysis.scripts = scripts
     return dropped + sorted(unused_extensions)

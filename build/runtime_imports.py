@@ -4,8 +4,9 @@ PyInstaller bundles everything the runtime's modules could import (httpcore's
 optional `anyio`, and with it asyncio; inspect's and multiprocessing's start-up
 hooks), though serving Lambda events never imports most of it. To know what
 may be left out, this runs the real runtime against a throwaway local Runtime
-API: an event that fails, one that succeeds, then a 500 that ends it, and
-prints the modules that were imported, as JSON.
+API: an event that is not JSON, one whose handler raises, one that succeeds,
+then a 500 that ends it; then a handler that cannot be imported. It prints the
+modules that were imported, as JSON.
 
     python -m build.runtime_imports     (in the build environment)
 """
@@ -25,7 +26,7 @@ LAZY = ("certifi", "runtime.streaming", "runtime.shutdown")
 
 
 class _OneShotRuntimeAPI(BaseHTTPRequestHandler):
-    events: ClassVar[list[bytes]] = [b"not json", b'{"text": "Hello"}']
+    events: ClassVar[list[bytes]] = [b"not json", b'{"fail": true}', b'{"text": "Hello"}']
 
     def do_GET(self) -> None:
         if not self.events:
@@ -50,6 +51,13 @@ class _OneShotRuntimeAPI(BaseHTTPRequestHandler):
         pass
 
 
+def probe_handler(event: dict[str, object], context: object) -> object:
+    """Echo, or fail with a traceback (the error path formats its frames)."""
+    if event.get("fail"):
+        raise ValueError("probe")
+    return event
+
+
 def measure() -> list[str]:
     server = ThreadingHTTPServer(("127.0.0.1", 0), _OneShotRuntimeAPI)
     threading.Thread(target=server.serve_forever, daemon=True).start()
@@ -65,7 +73,16 @@ def measure() -> list[str]:
         os.dup2(devnull.fileno(), 1)
         os.dup2(devnull.fileno(), 2)
         try:
-            main(["handlers.echo.handler"])
+            main(["build.runtime_imports.probe_handler"])
+            # The init-error path too: a handler that cannot be imported.
+            from runtime.errors import ErrorPayload
+            from runtime.handler import resolve_handler
+            from runtime.logs import log_error
+
+            try:
+                resolve_handler("no_such_module_anywhere.handler")
+            except Exception as e:
+                log_error(ErrorPayload.from_exception(e))
         finally:
             os.dup2(saved[0], 1)
             os.dup2(saved[1], 2)

@@ -68,6 +68,17 @@ def user_dist(tmp_path_factory: pytest.TempPathFactory) -> Path:
     )
 
 
+@pytest.fixture(scope="module")
+def bare_dist(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return build(
+        tmp_path_factory.mktemp("bare-dist"),
+        "--handler",
+        "app.handler",
+        "--src",
+        str(ROOT / "tests" / "fixtures" / "bare"),
+    )
+
+
 def lambda_env(**extra: str) -> dict[str, str]:
     """A clean environment: nothing of the build machine's AWS settings."""
     env = {"PATH": "/usr/bin:/bin", "AWS_LAMBDA_FUNCTION_TIMEOUT": "30"}
@@ -157,6 +168,26 @@ def test_user_handler_with_requirements(user_dist: Path) -> None:
     # powertools' structured record reached the log stream
     assert '"message":"hello from powertools"' in log
     assert "[ERROR] ValueError: boom" in log
+
+
+def test_every_runtime_path_works_in_the_smallest_bundle(bare_dist: Path) -> None:
+    # The build leaves out what neither handler nor runtime uses: a handler that
+    # imports nothing must still get start-up hooks' modules, the error paths'
+    # (tracebacks, linecache), streaming and the init error report.
+    bootstrap = str(bare_dist / "bootstrap")
+    with Emulator([bootstrap], env=lambda_env(), cwd=bare_dist) as rie:
+        status, body = invoke_json(rie, {"x": 1})
+        assert status == 200 and isinstance(body, dict) and body["bare"] is True
+        status, error = invoke_json(rie, {"raise": True})
+        assert isinstance(error, dict)
+        assert (error["errorType"], error["errorMessage"]) == ("ValueError", "bare boom")
+        assert any("in handler" in frame for frame in error["stackTrace"])
+        assert rie.invoke('{"stream": true}') == (200, b"ab")
+        assert rie.invoke("not json")[1].startswith(b'{"errorMessage": "Unable to unmarshal')
+    with Emulator([bootstrap], env=lambda_env(BARE_FAIL_INIT="1"), cwd=bare_dist) as rie:
+        status, body = rie.invoke("{}")
+    assert status == 502
+    assert json.loads(body)["errorMessage"] == "bare init failed on purpose"
 
 
 def test_init_error_is_reported(user_dist: Path) -> None:
