@@ -1,4 +1,5 @@
-"""Every header name of the Runtime API (version 2018-06-01), in one place."""
+"""Every header name the runtime speaks: the Runtime API (2018-06-01) and the
+Extensions API (2020-01-01), in one place."""
 
 from __future__ import annotations
 
@@ -14,6 +15,14 @@ TENANT_ID = "Lambda-Runtime-Aws-Tenant-Id"
 # Sent by the runtime with an error report.
 FUNCTION_ERROR_TYPE = "Lambda-Runtime-Function-Error-Type"
 FUNCTION_XRAY_ERROR_CAUSE = "Lambda-Runtime-Function-XRay-Error-Cause"
+
+# Sent by the runtime with a streamed response (the error ones as trailers).
+FUNCTION_RESPONSE_MODE = "Lambda-Runtime-Function-Response-Mode"
+FUNCTION_ERROR_BODY = "Lambda-Runtime-Function-Error-Body"
+
+# The Extensions API (2020-01-01), for the graceful-shutdown extension.
+EXTENSION_NAME = "Lambda-Extension-Name"
+EXTENSION_ID = "Lambda-Extension-Identifier"
 
 # The environment variable the X-Ray SDK reads the current trace from.
 TRACE_ENV = "_X_AMZN_TRACE_ID"

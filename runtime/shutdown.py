@@ -43,6 +43,7 @@ from types import FrameType
 
 import httpx
 
+from runtime import headers
 from runtime.errors import RuntimeAPIError
 from runtime.logs import log_runtime
 from runtime.transport import RuntimeAPITransport
@@ -50,9 +51,6 @@ from runtime.transport import RuntimeAPITransport
 GRACEFUL_SHUTDOWN_ENV = "STATICLAMBDA_GRACEFUL_SHUTDOWN"
 EXTENSIONS_API_VERSION = "2020-01-01"
 EXTENSION_NAME = "staticlambda-graceful-shutdown"
-# Extensions API header names.
-EXTENSION_NAME_HEADER = "Lambda-Extension-Name"
-EXTENSION_ID_HEADER = "Lambda-Extension-Identifier"
 
 Callback = Callable[[], object]
 
@@ -123,18 +121,18 @@ class InternalExtension:
         response = self._send(
             "POST",
             "/register",
-            headers={EXTENSION_NAME_HEADER: EXTENSION_NAME},
+            headers={headers.EXTENSION_NAME: EXTENSION_NAME},
             json={"events": []},
         )
-        self.extension_id = response.headers.get(EXTENSION_ID_HEADER, "")
+        self.extension_id = response.headers.get(headers.EXTENSION_ID, "")
         if not self.extension_id:
-            raise RuntimeAPIError(f"/extension/register answered without {EXTENSION_ID_HEADER}")
+            raise RuntimeAPIError(f"/extension/register answered without {headers.EXTENSION_ID}")
         return self.extension_id
 
     # GET /2020-01-01/extension/event/next
     def next_event(self) -> bytes:
         response = self._send(
-            "GET", "/event/next", headers={EXTENSION_ID_HEADER: self.extension_id}
+            "GET", "/event/next", headers={headers.EXTENSION_ID: self.extension_id}
         )
         return response.content
 

@@ -56,11 +56,7 @@ from runtime import errors, headers
 from runtime.config import API_VERSION
 from runtime.errors import ErrorPayload, Fault, PayloadTooLarge, RuntimeAPIError
 
-# The streaming headers of the Runtime API. (headers.py holds the others; these
-# are only ever needed here.)
-RESPONSE_MODE = "Lambda-Runtime-Function-Response-Mode"
-FUNCTION_ERROR_BODY = "Lambda-Runtime-Function-Error-Body"
-TRAILERS = (headers.FUNCTION_ERROR_TYPE, FUNCTION_ERROR_BODY)
+TRAILERS = (headers.FUNCTION_ERROR_TYPE, headers.FUNCTION_ERROR_BODY)
 
 OCTET_STREAM = "application/octet-stream"
 # What a Function URL reads as prelude, separator, body.
@@ -181,7 +177,7 @@ class StreamingResponse:
                     target=self.path,
                     headers=[
                         ("Host", self._host),
-                        (RESPONSE_MODE, "streaming"),
+                        (headers.FUNCTION_RESPONSE_MODE, "streaming"),
                         ("Transfer-Encoding", "chunked"),
                         ("Content-Type", self.content_type),
                         ("Trailer", ", ".join(TRAILERS)),
@@ -268,4 +264,4 @@ def _trailers(error: ErrorPayload | None) -> list[tuple[str, str]]:
     if error is None:
         return []
     body = base64.b64encode(error.to_json()).decode()
-    return [(headers.FUNCTION_ERROR_TYPE, error.error_type), (FUNCTION_ERROR_BODY, body)]
+    return [(headers.FUNCTION_ERROR_TYPE, error.error_type), (headers.FUNCTION_ERROR_BODY, body)]
