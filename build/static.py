@@ -7,6 +7,8 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import tarfile
+import tempfile
 from pathlib import Path
 
 from build.freeze import BuildError
@@ -45,6 +47,41 @@ def make_static(program: Path, output: Path) -> Path:
                 " rm -rf .venv; STATICLAMBDA_PYTHON=/usr/bin/python3 make build"
             )
         raise BuildError(f"staticx failed: {detail}")
+    normalize_archive(output)
     # staticx writes its output 0700; Lambda runs bootstrap as an unprivileged user.
     output.chmod(0o755)
     return output
+
+
+ARCHIVE_SECTION = ".staticx.archive"
+
+
+def normalize_archive(program: Path) -> None:
+    """Make staticx's embedded tar the same on every build.
+
+    staticx stores its files with the build's clock and user (its temporary
+    copies are made at build time), so two builds of the same input differed.
+    The tar is rewritten with mtime 0 and owner root, same entries in the same
+    order, same sizes; the section keeps its size, so objcopy swaps it in place.
+    """
+    with tempfile.TemporaryDirectory() as tmp:
+        raw, fixed = Path(tmp) / "archive.tar", Path(tmp) / "fixed.tar"
+        _objcopy("--dump-section", f"{ARCHIVE_SECTION}={raw}", str(program))
+        with (
+            tarfile.open(raw) as source,
+            tarfile.open(fixed, "w", format=tarfile.GNU_FORMAT) as out,
+        ):
+            for member in source.getmembers():
+                member.mtime = 0
+                member.uid = member.gid = 0
+                member.uname = member.gname = "root"
+                out.addfile(member, source.extractfile(member) if member.isfile() else None)
+        if fixed.stat().st_size != raw.stat().st_size:
+            raise BuildError("normalizing staticx's archive changed its size; refusing it")
+        _objcopy("--update-section", f"{ARCHIVE_SECTION}={fixed}", str(program))
+
+
+def _objcopy(*args: str) -> None:
+    result = subprocess.run(["objcopy", *args], capture_output=True, text=True, check=False)
+    if result.returncode != 0:
+        raise BuildError(f"objcopy {args[0]} failed: {result.stderr.strip()}")

@@ -121,6 +121,16 @@ def test_zip_layout_modes_and_checksums(echo_dist: Path) -> None:
     assert f"CodeSha256: {base64.b64encode(digest).decode()}" in again.stdout
 
 
+def test_the_same_inputs_build_the_same_bootstrap(echo_dist: Path, tmp_path: Path) -> None:
+    # Pinned tools, PYTHONHASHSEED=0, and staticx's archive without the build's
+    # clock or user: a rebuild gives the same bytes, so the same CodeSha256.
+    again = build(tmp_path / "again")
+    assert (again / "bootstrap").read_bytes() == (echo_dist / "bootstrap").read_bytes()
+    assert (again / "function.zip.sha256").read_text() == (
+        echo_dist / "function.zip.sha256"
+    ).read_text()
+
+
 def test_malformed_handler_fails_the_build_at_once(tmp_path: Path) -> None:
     built = run_pipeline("build", "--dist", str(tmp_path), "--handler", "echo")
     assert built.returncode == 1
