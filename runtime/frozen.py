@@ -113,6 +113,14 @@ def sweep_stale_extractions(environ: MutableMapping[str, str]) -> list[str]:
 
 def run(handler_name: str) -> int:
     """The frozen bootstrap's main: its handler is the one it was built with."""
+    if sys.argv[1:2] in (["-h"], ["--help"]):
+        print(
+            f"bootstrap: a Lambda runtime with the handler {handler_name} built in.\n"
+            "Lambda runs it as the function's bootstrap; locally, run it under the "
+            "Runtime Interface Emulator (make invoke). It reads AWS_LAMBDA_RUNTIME_API; "
+            "_HANDLER is ignored."
+        )
+        return 0
     trace = InitTrace(init_trace_enabled(os.environ))
     trace.mark("bootstrap: CA bundle, sweep of old extractions")
     alive = hold_extraction_locks(os.environ)  # held until the process ends

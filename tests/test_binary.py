@@ -104,6 +104,15 @@ def test_bootstrap_is_static_by_ldd_and_file(echo_dist: Path) -> None:
     assert (echo_dist / "bootstrap.handler").read_text() == "handlers.echo.handler\n"
 
 
+def test_help_names_the_built_in_handler(echo_dist: Path) -> None:
+    ran = subprocess.run(
+        [str(echo_dist / "bootstrap"), "--help"], capture_output=True, text=True, timeout=60
+    )
+    assert ran.returncode == 0
+    assert "handler handlers.echo.handler built in" in ran.stdout
+    assert "_HANDLER is ignored" in ran.stdout
+
+
 def test_zip_layout_modes_and_checksums(echo_dist: Path) -> None:
     zip_path = echo_dist / "function.zip"
     with zipfile.ZipFile(zip_path) as z:
