@@ -9,6 +9,7 @@ import time
 
 import pytest
 from awslambdaric.lambda_context import LambdaContext as AwsLambdaContext
+from samples import CLIENT_CONTEXT
 
 from runtime import errors
 from runtime.config import Config
@@ -25,17 +26,6 @@ LAMBDA_ENV = {
     "AWS_LAMBDA_LOG_STREAM_NAME": "2026/11/26/[7]abc",
 }
 ARN = "arn:aws:lambda:eu-west-1:123456789012:function:orders:prod"
-CLIENT_CONTEXT = {
-    "client": {
-        "installation_id": "inst-1",
-        "app_title": "Shop",
-        "app_version_name": "2.1",
-        "app_version_code": "21",
-        "app_package_name": "com.example.shop",
-    },
-    "custom": {"cart": "42"},
-    "env": {"platform": "Android", "locale": "fr_FR"},
-}
 COGNITO = {"cognitoIdentityId": "eu-west-1:id-1", "cognitoIdentityPoolId": "eu-west-1:pool-1"}
 
 

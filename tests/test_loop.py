@@ -21,6 +21,7 @@ from fake_runtime_api import (
     error_path,
     response_path,
 )
+from samples import CLIENT_CONTEXT
 
 from runtime.client import RuntimeAPIClient
 from runtime.config import Config
@@ -420,22 +421,11 @@ def test_proxy_settings_are_ignored(api: FakeRuntimeAPI) -> None:
 
 def test_context_from_next_headers_and_environment(api: FakeRuntimeAPI) -> None:
     calls = Calls()
-    client_context = {
-        "client": {
-            "installation_id": "inst-1",
-            "app_title": "Shop",
-            "app_version_name": "2.1",
-            "app_version_code": "21",
-            "app_package_name": "com.example.shop",
-        },
-        "custom": {"cart": "42"},
-        "env": {"locale": "fr_FR"},
-    }
     api.add_event(
         b"{}",
         "req-ctx",
         {
-            "Lambda-Runtime-Client-Context": json.dumps(client_context),
+            "Lambda-Runtime-Client-Context": json.dumps(CLIENT_CONTEXT),
             "Lambda-Runtime-Cognito-Identity": json.dumps(
                 {"cognitoIdentityId": "id-1", "cognitoIdentityPoolId": "pool-1"}
             ),
@@ -457,7 +447,7 @@ def test_context_from_next_headers_and_environment(api: FakeRuntimeAPI) -> None:
         "pool-1",
     )
     assert context.client_context.custom == {"cart": "42"}
-    assert context.client_context.env == {"locale": "fr_FR"}
+    assert context.client_context.env == CLIENT_CONTEXT["env"]
     client = context.client_context.client
     assert [
         client.installation_id,

@@ -14,6 +14,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
+from samples import CLIENT_CONTEXT
 
 from build.rie import Emulator
 
@@ -269,19 +270,8 @@ def test_client_context_and_cognito_identity_from_the_invoke_headers(
     tmp_path: Path, write_module: WriteModule
 ) -> None:
     write_module("lambda_app", APP)
-    client_context = {
-        "client": {
-            "installation_id": "inst-1",
-            "app_title": "Shop",
-            "app_version_name": "2.1",
-            "app_version_code": "21",
-            "app_package_name": "com.example.shop",
-        },
-        "custom": {"cart": "42"},
-        "env": {"locale": "fr_FR"},
-    }
     headers = {
-        "X-Amz-Client-Context": base64.b64encode(json.dumps(client_context).encode()).decode(),
+        "X-Amz-Client-Context": base64.b64encode(json.dumps(CLIENT_CONTEXT).encode()).decode(),
         "X-Amz-Cognito-Identity": json.dumps(
             {"cognitoIdentityId": "id-1", "cognitoIdentityPoolId": "pool-1"}
         ),
@@ -291,7 +281,7 @@ def test_client_context_and_cognito_identity_from_the_invoke_headers(
         context = json.loads(body)
         assert status == 200
         assert context["custom"] == {"cart": "42"}
-        assert context["env"] == {"locale": "fr_FR"}
+        assert context["env"] == CLIENT_CONTEXT["env"]
         assert context["client"] == ["inst-1", "Shop", "2.1", "21", "com.example.shop"]
         assert context["identity"] == ["id-1", "pool-1"]
 
