@@ -651,6 +651,22 @@ def test_soft_deadline_disarmed_in_time_logs_nothing_and_rearms(
     assert [m.split(" has ")[0] for m in messages] == ["Soft deadline: request req-slow"]
 
 
+def test_soft_deadline_earlier_than_the_one_awaited_still_fires_on_time(
+    deadline_log: tuple[logging.Logger, list[str]],
+) -> None:
+    # The watcher is not woken for a later deadline than the one it sleeps
+    # towards; for an earlier one it must be, or it would fire seconds late.
+    logger, messages = deadline_log
+    soft = SoftDeadline(200, logger)
+    soft.arm("req-long", now_ms() + 10_000)
+    time.sleep(0.05)  # the watcher now sleeps towards req-long's time
+    soft.disarm()
+    soft.arm("req-short", now_ms() + 300)  # fires 100 ms from now
+    sleeping_in_the_handler(0.4)
+    soft.disarm()
+    assert [m.split(" has ")[0] for m in messages] == ["Soft deadline: request req-short"]
+
+
 def handler_that_sleeps(event: Any, context: Any) -> str:
     sleeping_in_the_handler(0.7)
     return "slept"
