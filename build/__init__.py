@@ -1,14 +1,18 @@
 """staticlambda's build pipeline, stage by stage:
 
-    interpreter  choose a Python that staticx accepts (no RPATH/RUNPATH)
-    freeze       PyInstaller, onefile: the runtime and the handler in one program
-    static       staticx: that program and every library it loads, in one static file
-    verify       `ldd` and `file` must call the result static
-    package      the deterministic function.zip and its .sha256
-    pipeline     the command line that runs the stages (`make build`, `make zip`)
-    rie          the official Runtime Interface Emulator, pinned and checksum-verified
-    invoke       run a bootstrap under the emulator (`make invoke`)
-    deploy       upload to AWS Lambda (`make deploy`); the only module that uses boto3
+    interpreter     choose a Python that staticx accepts (no RPATH/RUNPATH)
+    freeze          PyInstaller, onefile, with bootstrap.spec: runtime and handler in one program
+    runtime_imports what the runtime really imports while serving (measured, for prune)
+    prune           leave out what neither the handler nor the runtime uses
+    static          staticx: that program and every library it loads, in one static file
+    verify          `ldd` and `file` must call the result static
+    package         the deterministic function.zip and its .sha256
+    pipeline        the command line that runs the stages (`make build`, `make zip`)
+    rie             the official Runtime Interface Emulator, pinned and checksum-verified
+    invoke          run a bootstrap under the emulator (`make invoke`)
+    bench           the bootstrap beside awslambdaric under the emulator (`make bench`)
+    deploy          upload to AWS Lambda (`make deploy`); with remote_invoke and
+                    aws_errors, the only modules that use boto3
 
 No stage imports the deploy: building never touches AWS.
 """

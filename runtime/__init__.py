@@ -4,14 +4,20 @@ runtime (awslambdaric).
 
 Modules, one job each:
     config      what the execution environment tells the runtime (read once)
-    headers     every Runtime API header name, in one place
+    headers     every header name of the Runtime and Extensions APIs, in one place
+    transport   httpx's HTTP/1.1 transport without the TLS set-up plain HTTP never uses
     client      the Runtime API over HTTP (httpx): next, response, error, init error
     context     the LambdaContext a handler receives
-    errors      the error hierarchy and the error payload Lambda expects
+    errors      the error hierarchy, the error payload Lambda expects, the X-Ray cause
     handler     `module.function` to a callable, at init
     marshal     event bytes to Python and results back to bytes
-    logs        handler output to the log stream, with the request id
+    logs        handler output to the log stream (Text or JSON), with the request id
+    deadline    the soft deadline: where the handler is, shortly before a timeout
     loop        the invoke loop: next, run the handler, report
+    streaming   a generator's response, streamed (imported only when one is returned)
+    shutdown    graceful shutdown callbacks on SIGTERM (imported only when opted in)
+    inittrace   how long each init phase took (STATICLAMBDA_INIT_TRACE=1)
+    frozen      what only the static bootstrap does at start (CA bundle, /tmp sweep)
     __main__    the thin entry point that wires these together
 
 Importing this package imports nothing else: the frozen bootstrap pays only for
