@@ -56,6 +56,7 @@ from build.freeze import ROOT, BuildError, FreezeInputs, handler_module
 from build.package import write_zip
 from build.rie import INVOKE_PATH, SAM_CLI_VERSION, Emulator, EmulatorError
 from build.static import make_static
+from runtime.frozen import EXTRACTION_PREFIXES
 
 ECHO_HANDLER = "handlers.echo.handler"
 EVENT = b'{"text":"Hello"}'
@@ -79,7 +80,6 @@ PYI_COOKIE_MAGIC = b"MEI\014\013\012\013\016"
 PYI_COOKIE_FORMAT = "!8sIIII64s"
 PYI_TOC_ENTRY_FORMAT = "!IIIIBc"
 # What staticx and PyInstaller name the directories they unpack into.
-EXTRACTION_PREFIXES = ("staticx-", "_MEI")
 # The static bootstrap's three processes, outermost first.
 STATIC_STAGES = (
     "staticx bootloader: unpack its archive into /tmp/staticx-*",

@@ -19,6 +19,8 @@ import traceback
 from dataclasses import dataclass
 from types import FrameType
 
+from runtime.errors import is_runtime_frame
+
 
 @dataclass(frozen=True)
 class _Armed:
@@ -94,11 +96,7 @@ class SoftDeadline:
 def handler_frames(frame: FrameType | None) -> traceback.StackSummary:
     """The thread's stack from the handler down, without the runtime's frames."""
     frames = []
-    while frame is not None:
-        name = frame.f_globals.get("__name__", "")
-        spec = getattr(frame.f_globals.get("__spec__"), "name", None) or name
-        if isinstance(spec, str) and (spec == "runtime" or spec.startswith("runtime.")):
-            break
+    while frame is not None and not is_runtime_frame(frame):
         frames.append(frame)
         frame = frame.f_back
     return traceback.StackSummary.extract(

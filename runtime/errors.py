@@ -16,7 +16,7 @@ from __future__ import annotations
 import json
 import traceback
 from dataclasses import dataclass, field
-from types import TracebackType
+from types import FrameType, TracebackType
 
 
 class LambdaRuntimeError(Exception):
@@ -138,8 +138,13 @@ def xray_error_cause(exc: BaseException, working_directory: str) -> str | None:
 
 
 def _is_runtime_frame(tb: TracebackType) -> bool:
+    return is_runtime_frame(tb.tb_frame)
+
+
+def is_runtime_frame(frame: FrameType) -> bool:
+    """Whether ``frame`` runs this runtime's code (not the user's)."""
     # `python -m runtime` runs runtime/__main__.py as `__main__`: its spec still
     # names it `runtime.__main__`.
-    f_globals = tb.tb_frame.f_globals
+    f_globals = frame.f_globals
     name = getattr(f_globals.get("__spec__"), "name", None) or f_globals.get("__name__", "")
     return isinstance(name, str) and (name == "runtime" or name.startswith("runtime."))
