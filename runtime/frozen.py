@@ -12,6 +12,7 @@ from __future__ import annotations
 import fcntl
 import os
 import shutil
+import stat
 import sys
 from collections.abc import MutableMapping
 
@@ -62,16 +63,29 @@ def own_extraction_dirs(environ: MutableMapping[str, str]) -> set[str]:
 
 
 def hold_extraction_locks(environ: MutableMapping[str, str]) -> list[int]:
-    """Mark our extraction directories as alive; keep the returned fds open."""
+    """Mark our extraction directories as alive; keep the returned fds open.
+
+    A directory that is not ours (a link, another user's) or a lock path that is
+    not a regular file of ours (a FIFO, a link someone planted) is left unmarked:
+    it is then simply never swept, and the start is never held up.
+    """
     fds = []
     for directory in own_extraction_dirs(environ):
         try:
-            fd = os.open(
-                os.path.join(directory, ALIVE_LOCK), os.O_WRONLY | os.O_CREAT | os.O_CLOEXEC, 0o600
-            )
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            dir_fd = _open_own_directory(directory)
+        except OSError:
+            continue
+        try:
+            fd = _open_own_lock(dir_fd, os.O_WRONLY | os.O_CREAT)
         except OSError:
             continue  # unmarked, it is simply never swept
+        finally:
+            os.close(dir_fd)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            os.close(fd)
+            continue
         fds.append(fd)
     return fds
 
@@ -79,36 +93,112 @@ def hold_extraction_locks(environ: MutableMapping[str, str]) -> list[int]:
 def sweep_stale_extractions(environ: MutableMapping[str, str]) -> list[str]:
     """Remove the extraction directories of bootstraps that were killed.
 
-    Only directories marked by a bootstrap of ours and whose mark's lock is
-    free are removed: a directory still being unpacked, or another program's,
-    has no mark and is left alone. Returns what was removed.
+    $TMPDIR is shared with whoever else runs on the machine (other users in CI,
+    on a server, on a laptop), so each entry is taken as it is, never followed:
+    only a real directory (not a link to one), directly in $TMPDIR, on its file
+    system, owned by us, whose mark is a regular file of ours whose lock is free,
+    is removed, and removed through a handle on $TMPDIR (``rmtree(dir_fd=)``
+    refuses links at every level). A directory still being unpacked, another
+    program's or another user's has no such mark and is left alone; a FIFO
+    planted as the mark cannot block us (it is opened non-blocking, then refused).
+    Returns the paths removed.
     """
     tmp = environ.get("TMPDIR") or "/tmp"
-    own = own_extraction_dirs(environ)
-    removed = []
     try:
-        entries = list(os.scandir(tmp))
+        tmp_fd = os.open(tmp, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
     except OSError:
         return []
-    for entry in entries:
-        if not entry.name.startswith(EXTRACTION_PREFIXES):
-            continue
-        path = os.path.realpath(entry.path)
-        if path in own:
-            continue
-        try:
-            fd = os.open(os.path.join(path, ALIVE_LOCK), os.O_RDONLY | os.O_CLOEXEC)
-        except OSError:
-            continue  # not marked (or not ours to read): leave it
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except OSError:
-            continue  # its bootstrap is alive
-        finally:
-            os.close(fd)
-        shutil.rmtree(path, ignore_errors=True)
-        removed.append(path)
+    removed = []
+    try:
+        own = _identities(own_extraction_dirs(environ))
+        tmp_dev = os.fstat(tmp_fd).st_dev
+        with os.scandir(tmp_fd) as listing:
+            names = [e.name for e in listing if e.name.startswith(EXTRACTION_PREFIXES)]
+        for name in names:
+            found = _stale_extraction(tmp_fd, tmp_dev, name)
+            if found is None or found in own:
+                continue
+            # rmtree(dir_fd=) itself checks, without following, that ``name`` is
+            # still the directory it opens; what it removes stays under it.
+            shutil.rmtree(name, dir_fd=tmp_fd, ignore_errors=True)
+            removed.append(os.path.join(tmp, name))
+    finally:
+        os.close(tmp_fd)
     return removed
+
+
+Identity = tuple[int, int]  # st_dev, st_ino: a directory, whatever path leads to it
+
+
+def _identities(paths: set[str]) -> set[Identity]:
+    found = set()
+    for path in paths:
+        try:
+            st = os.stat(path)
+        except OSError:
+            continue
+        found.add((st.st_dev, st.st_ino))
+    return found
+
+
+def _stale_extraction(tmp_fd: int, tmp_dev: int, name: str) -> Identity | None:
+    """``name``'s identity if it is our directory, marked, and its bootstrap gone."""
+    try:
+        st = os.stat(name, dir_fd=tmp_fd, follow_symlinks=False)
+    except OSError:
+        return None
+    if not stat.S_ISDIR(st.st_mode) or st.st_uid != os.geteuid() or st.st_dev != tmp_dev:
+        return None  # a link, a file, another user's, or a mount point: not ours
+    try:
+        dir_fd = os.open(
+            name, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC, dir_fd=tmp_fd
+        )
+    except OSError:
+        return None
+    try:
+        if not os.path.samestat(st, os.fstat(dir_fd)):
+            return None  # replaced since it was looked at
+        lock = _open_own_lock(dir_fd, os.O_RDONLY)
+    except OSError:
+        return None  # not marked, or the mark is not ours: leave it
+    finally:
+        os.close(dir_fd)
+    try:
+        fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError:
+        return None  # its bootstrap is alive
+    finally:
+        os.close(lock)
+    return st.st_dev, st.st_ino
+
+
+def _open_own_directory(path: str) -> int:
+    """A handle on ``path``, a real directory (not a link) owned by us."""
+    fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC)
+    if os.fstat(fd).st_uid != os.geteuid():
+        os.close(fd)
+        raise PermissionError(f"{path} is not ours")
+    return fd
+
+
+def _open_own_lock(dir_fd: int, flags: int) -> int:
+    """The mark in the directory ``dir_fd``, if it is a regular file owned by us.
+
+    No-follow (a link is refused, not followed out of the directory) and
+    non-blocking (a FIFO would otherwise hold up the start until someone writes
+    to it); what it turns out to be is checked on the handle, not the path.
+    """
+    fd = os.open(
+        ALIVE_LOCK,
+        flags | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC,
+        0o600,
+        dir_fd=dir_fd,
+    )
+    st = os.fstat(fd)
+    if not stat.S_ISREG(st.st_mode) or st.st_uid != os.geteuid():
+        os.close(fd)
+        raise PermissionError(f"{ALIVE_LOCK} is not a regular file of ours")
+    return fd
 
 
 def run(handler_name: str) -> int:
