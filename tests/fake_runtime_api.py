@@ -4,6 +4,7 @@ request the runtime makes, byte for byte.
 
     api = FakeRuntimeAPI()
     api.add_event(b'{"text":"Hello"}', "req-1", {"Lambda-Runtime-Trace-Id": "Root=1"})
+    api.add_event(b"{}", "req-2", deadline_in_ms=800)  # deadline: 800 ms after /next serves it
     api.fail(response_path("req-1"), 413)      # answer that path with 413 (or 500)
     ... run the runtime against api.address ...
     api.requests                                # [Recorded(method, path, headers, body)]
@@ -60,10 +61,22 @@ class Recorded:
         return json.loads(self.body)
 
 
+DEADLINE_MS = "Lambda-Runtime-Deadline-Ms"
+
+
 @dataclass(frozen=True)
 class Event:
     body: bytes
     headers: dict[str, str]
+    # The deadline, in ms from when /next serves the event (as Lambda stamps
+    # it when the invoke starts), unless ``headers`` give one.
+    deadline_in_ms: int | None = None
+
+    def served(self) -> dict[str, str]:
+        """The headers as /next sends them now."""
+        if self.deadline_in_ms is None:
+            return self.headers
+        return {**self.headers, DEADLINE_MS: str(int(time.time() * 1000) + self.deadline_in_ms)}
 
 
 class FakeRuntimeAPI:
@@ -92,18 +105,20 @@ class FakeRuntimeAPI:
         body: bytes | str = b"{}",
         request_id: str = "req-1",
         headers: Mapping[str, str | None] | None = None,
+        deadline_in_ms: int = 60_000,
     ) -> None:
         """Queue one event for /next. ``headers`` add to (or, with None, remove)
-        the ones Lambda always sends."""
+        the ones Lambda always sends. The deadline is stamped when /next serves
+        the event, ``deadline_in_ms`` later, unless ``headers`` name one."""
         merged: dict[str, str | None] = {
             "Lambda-Runtime-Aws-Request-Id": request_id,
-            "Lambda-Runtime-Deadline-Ms": str(int(time.time() * 1000) + 60_000),
             "Lambda-Runtime-Invoked-Function-Arn": FUNCTION_ARN,
             "Content-Type": "application/json",
             **(headers or {}),
         }
         data = body.encode() if isinstance(body, str) else body
-        event = Event(data, {k: v for k, v in merged.items() if v is not None})
+        stamped = None if any(k.lower() == DEADLINE_MS.lower() for k in merged) else deadline_in_ms
+        event = Event(data, {k: v for k, v in merged.items() if v is not None}, stamped)
         with self._lock:
             self._events.append(event)
 
@@ -143,7 +158,7 @@ class FakeRuntimeAPI:
                 if not self._events:
                     return 500, {"Content-Type": "application/json"}, NO_MORE_EVENTS
                 event = self._events.popleft()
-                return 200, event.headers, event.body
+                return 200, event.served(), event.body
         if request.method == "POST" and (
             request.path == INIT_ERROR
             or (

@@ -17,6 +17,7 @@ import os
 import re
 import subprocess
 import sys
+import threading
 import time
 import traceback
 from collections.abc import Callable, Iterator
@@ -151,12 +152,14 @@ def serve(
     events: list[tuple[str, str]],
     env: dict[str, str] | None = None,
     event_headers: dict[str, str] | None = None,
+    deadline_in_ms: int = 60_000,
 ) -> Served:
     """``python -m <runtime> <handler>`` on (request id, body) events until
-    they run out (then /next answers 500 and the process ends)."""
+    they run out (then /next answers 500 and the process ends). Each event's
+    deadline is ``deadline_in_ms`` after /next serves it."""
     with FakeRuntimeAPI() as api:
         for request_id, body in events:
-            api.add_event(body, request_id, event_headers)
+            api.add_event(body, request_id, event_headers, deadline_in_ms)
         environ = {
             "PATH": os.environ["PATH"],
             "PYTHONPATH": str(ROOT),
@@ -585,21 +588,41 @@ def test_xray_cause_size_limit_is_exclusive_as_in_awslambdaric() -> None:
 # --- the soft deadline --------------------------------------------------------
 
 
+# Each test waits for the record itself (up to RECORD_WAIT_S), not for a
+# window of time to pass: on a loaded machine the watcher may fire late, and
+# the handler is then still where the record says it is.
+RECORD_WAIT_S = 10.0
+
+
+@dataclass
+class DeadlineLog:
+    """A logger of the test's own for SoftDeadline, the messages it got, and a
+    lock held until the first one comes (waited on in C: no Python frame of
+    the wait in the recorded stack, as with time.sleep)."""
+
+    logger: logging.Logger
+    messages: list[str]
+    unlogged: threading.Lock
+
+
 @pytest.fixture
-def deadline_log(request: pytest.FixtureRequest) -> Iterator[tuple[logging.Logger, list[str]]]:
-    """A logger of the test's own for SoftDeadline, and the messages it got."""
-    messages: list[str] = []
+def deadline_log(request: pytest.FixtureRequest) -> Iterator[DeadlineLog]:
+    log = DeadlineLog(
+        logging.getLogger(f"test_operability.{request.node.name}"), [], threading.Lock()
+    )
+    log.unlogged.acquire()
 
     class Keep(logging.Handler):
         def emit(self, record: logging.LogRecord) -> None:
-            messages.append(record.getMessage())
+            log.messages.append(record.getMessage())
+            if log.unlogged.locked():
+                log.unlogged.release()
 
-    logger = logging.getLogger(f"test_operability.{request.node.name}")
     keep = Keep()
-    logger.addHandler(keep)
-    logger.propagate = False
-    yield logger, messages
-    logger.removeHandler(keep)
+    log.logger.addHandler(keep)
+    log.logger.propagate = False
+    yield log
+    log.logger.removeHandler(keep)
 
 
 def frames_in(message: str) -> list[str]:
@@ -607,8 +630,8 @@ def frames_in(message: str) -> list[str]:
     return re.findall(r'^  File "[^"]+", line \d+, in (\w+)$', message, re.MULTILINE)
 
 
-def sleeping_in_the_handler(seconds: float) -> None:
-    time.sleep(seconds)
+def waiting_in_the_handler(log: DeadlineLog) -> None:
+    assert log.unlogged.acquire(timeout=RECORD_WAIT_S), "no soft-deadline record"
 
 
 def now_ms() -> int:
@@ -616,14 +639,13 @@ def now_ms() -> int:
 
 
 def test_soft_deadline_logs_once_with_the_request_id_and_where_the_handler_is(
-    deadline_log: tuple[logging.Logger, list[str]],
+    deadline_log: DeadlineLog,
 ) -> None:
-    logger, messages = deadline_log
-    soft = SoftDeadline(200, logger)
+    soft = SoftDeadline(200, deadline_log.logger)
     soft.arm("req-soft", now_ms() + 300)  # fires 100 ms from now
-    sleeping_in_the_handler(0.4)  # past the deadline itself: the handler is not stopped
+    waiting_in_the_handler(deadline_log)  # the handler is not stopped
     soft.disarm()
-    [message] = messages
+    [message] = deadline_log.messages
     left = re.fullmatch(
         r"Soft deadline: request req-soft has (\d+) ms left before Lambda's timeout; "
         r"the handler is at:\n(.*)",
@@ -632,79 +654,84 @@ def test_soft_deadline_logs_once_with_the_request_id_and_where_the_handler_is(
     )
     assert left, message
     assert 0 <= int(left.group(1)) <= 200
-    assert frames_in(message)[-1] == "sleeping_in_the_handler"
-    assert message.endswith("in sleeping_in_the_handler\n    time.sleep(seconds)")
+    assert frames_in(message)[-1] == "waiting_in_the_handler"
+    assert message.endswith(
+        "in waiting_in_the_handler\n"
+        '    assert log.unlogged.acquire(timeout=RECORD_WAIT_S), "no soft-deadline record"'
+    )
     assert "/runtime/" not in message
 
 
 def test_soft_deadline_disarmed_in_time_logs_nothing_and_rearms(
-    deadline_log: tuple[logging.Logger, list[str]],
+    deadline_log: DeadlineLog,
 ) -> None:
-    logger, messages = deadline_log
-    soft = SoftDeadline(200, logger)
+    soft = SoftDeadline(200, deadline_log.logger)
     soft.arm("req-quick", now_ms() + 300)
     soft.disarm()
-    time.sleep(0.2)  # past where it would have fired
+    time.sleep(0.2)  # past where it would have fired (later only makes the test stricter)
     soft.arm("req-slow", now_ms() + 300)  # fires 100 ms from now
-    sleeping_in_the_handler(0.3)
+    waiting_in_the_handler(deadline_log)
     soft.disarm()
-    assert [m.split(" has ")[0] for m in messages] == ["Soft deadline: request req-slow"]
+    assert [m.split(" has ")[0] for m in deadline_log.messages] == [
+        "Soft deadline: request req-slow"
+    ]
 
 
 def test_soft_deadline_earlier_than_the_one_awaited_still_fires_on_time(
-    deadline_log: tuple[logging.Logger, list[str]],
+    deadline_log: DeadlineLog,
 ) -> None:
     # The watcher is not woken for a later deadline than the one it sleeps
-    # towards; for an earlier one it must be, or it would fire seconds late.
-    logger, messages = deadline_log
-    soft = SoftDeadline(200, logger)
-    soft.arm("req-long", now_ms() + 10_000)
+    # towards; for an earlier one it must be, or it would fire a minute late,
+    # long after the record is waited for.
+    soft = SoftDeadline(200, deadline_log.logger)
+    soft.arm("req-long", now_ms() + 60_000)
     time.sleep(0.05)  # the watcher now sleeps towards req-long's time
     soft.disarm()
     soft.arm("req-short", now_ms() + 300)  # fires 100 ms from now
-    sleeping_in_the_handler(0.4)
+    waiting_in_the_handler(deadline_log)
     soft.disarm()
-    assert [m.split(" has ")[0] for m in messages] == ["Soft deadline: request req-short"]
-
-
-def handler_that_sleeps(event: Any, context: Any) -> str:
-    sleeping_in_the_handler(0.7)
-    return "slept"
+    assert [m.split(" has ")[0] for m in deadline_log.messages] == [
+        "Soft deadline: request req-short"
+    ]
 
 
 def test_soft_deadline_stack_starts_at_the_handler_without_runtime_frames(
-    deadline_log: tuple[logging.Logger, list[str]],
+    deadline_log: DeadlineLog,
 ) -> None:
-    logger, messages = deadline_log
+    def handler_that_waits(event: Any, context: Any) -> str:
+        waiting_in_the_handler(deadline_log)
+        return "waited"
+
     with FakeRuntimeAPI() as api:
-        api.add_event(b"{}", "req-soft", {headers.DEADLINE_MS: str(now_ms() + 800)})
+        api.add_event(b"{}", "req-soft", deadline_in_ms=800)
         config = Config.from_env({"AWS_LAMBDA_RUNTIME_API": api.address, "_HANDLER": "a.b"})
         client = RuntimeAPIClient(config.base_url)
         try:
             loop = InvokeLoop(
                 client,
-                handler_that_sleeps,
+                handler_that_waits,
                 config,
                 RequestContext(),
                 environ={},
-                soft_deadline=SoftDeadline(400, logger),  # fires 400 ms from now
+                soft_deadline=SoftDeadline(400, deadline_log.logger),  # fires 400 ms in
             )
             loop.run(max_invocations=1)
         finally:
             client.close()
     assert api.requests[-1].path == response_path("req-soft")
-    assert api.requests[-1].body == b'"slept"'
-    [message] = messages
+    assert api.requests[-1].body == b'"waited"'
+    [message] = deadline_log.messages
     assert "request req-soft has" in message
     # Neither the loop's frames nor pytest's under it: the handler and down.
-    assert frames_in(message) == ["handler_that_sleeps", "sleeping_in_the_handler"]
+    assert frames_in(message) == ["handler_that_waits", "waiting_in_the_handler"]
 
 
 @pytest.mark.parametrize("margin", [None, "0"])
 def test_soft_deadline_record_in_the_function_s_log_and_off_with_0(
     tmp_path: Path, app: tuple[Path, Path], margin: str | None
 ) -> None:
-    # The default margin (500 ms) fires 1 s after /next; the handler sleeps 1.2 s.
+    # The default margin (500 ms) fires 600 ms after /next serves the event;
+    # the handler sleeps 1.2 s: 600 ms for the watcher to wake on a loaded machine.
     env = {"AWS_LAMBDA_LOG_FORMAT": "JSON", "AWS_LAMBDA_LOG_LEVEL": "ERROR"}
     if margin is not None:
         env["STATICLAMBDA_SOFT_DEADLINE_MS"] = margin
@@ -714,7 +741,7 @@ def test_soft_deadline_record_in_the_function_s_log_and_off_with_0(
         "lambda_app.slow",
         [("req-slow", '{"seconds": 1.2}')],
         env,
-        {headers.DEADLINE_MS: str(now_ms() + 1500)},
+        deadline_in_ms=1100,
     )
     assert ours.posted(response_path("req-slow")).body == b'"slept"'
     if margin == "0":
