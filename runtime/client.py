@@ -7,13 +7,21 @@ handlers: it moves bytes and headers and turns transport failures into
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
+from urllib.parse import quote
 
 import httpx
 
 from runtime import headers
-from runtime.errors import ErrorPayload, PayloadTooLarge, RuntimeAPIError
+from runtime.errors import ErrorPayload, PayloadTooLarge, RuntimeAPIError, header_error_type
 from runtime.transport import RuntimeAPITransport
+
+# Lambda's request ids are UUIDs; anything printable is accepted, nothing else.
+_REQUEST_ID = re.compile(r"[\x21-\x7e]{1,256}")
+_DIGITS = re.compile(r"[0-9]{1,20}")
+# 9999-12-31T23:59:59.999Z: a deadline beyond it is no deadline Lambda gives.
+MAX_DEADLINE_MS = 253_402_300_799_999
 
 # No timeout at all: Lambda freezes the process between invokes, and a /next
 # may wait for hours; connections to the Runtime API are never expected to time out.
@@ -59,13 +67,12 @@ class RuntimeAPIClient:
         request_id = h.get(headers.REQUEST_ID)
         if not request_id:
             raise RuntimeAPIError(f"/next answered without a {headers.REQUEST_ID} header")
-        try:
-            deadline_ms = int(h.get(headers.DEADLINE_MS, "0"))
-        except ValueError:
-            deadline_ms = 0
+        if not _REQUEST_ID.fullmatch(request_id):
+            # It goes into logs and URLs: printable ASCII only, as Lambda's are.
+            raise RuntimeAPIError(f"/next answered with a {headers.REQUEST_ID} of {request_id!r}")
         return Invocation(
             request_id=request_id,
-            deadline_ms=deadline_ms,
+            deadline_ms=_deadline_ms(h.get(headers.DEADLINE_MS)),
             invoked_function_arn=h.get(headers.INVOKED_FUNCTION_ARN),
             trace_id=h.get(headers.TRACE_ID),
             client_context=h.get(headers.CLIENT_CONTEXT),
@@ -79,7 +86,7 @@ class RuntimeAPIClient:
     def post_response(self, request_id: str, body: bytes, content_type: str) -> None:
         self._send(
             "POST",
-            f"/runtime/invocation/{request_id}/response",
+            invocation_path(request_id, "response"),
             content=body,
             extra_headers={"Content-Type": content_type},
         )
@@ -90,13 +97,13 @@ class RuntimeAPIClient:
     ) -> None:
         extra_headers = {
             "Content-Type": "application/json",
-            headers.FUNCTION_ERROR_TYPE: error.error_type,
+            headers.FUNCTION_ERROR_TYPE: header_error_type(error.error_type),
         }
         if xray_cause is not None:
             extra_headers[headers.FUNCTION_XRAY_ERROR_CAUSE] = xray_cause
         self._send(
             "POST",
-            f"/runtime/invocation/{request_id}/error",
+            invocation_path(request_id, "error"),
             content=error.to_json(),
             extra_headers=extra_headers,
         )
@@ -109,7 +116,7 @@ class RuntimeAPIClient:
             content=error.to_json(),
             extra_headers={
                 "Content-Type": "application/json",
-                headers.FUNCTION_ERROR_TYPE: error.error_type,
+                headers.FUNCTION_ERROR_TYPE: header_error_type(error.error_type),
             },
         )
 
@@ -141,6 +148,23 @@ class RuntimeAPIClient:
         if response.status_code >= 300:
             raise RuntimeAPIError(f"{method} {path}: {response.status_code} {_reason(response)}")
         return response
+
+
+def invocation_path(request_id: str, endpoint: str) -> str:
+    """``/runtime/invocation/{request_id}/{endpoint}``, the id escaped as one
+    path segment: an id such as ``../../init`` from a broken or hostile API
+    must not name another endpoint."""
+    segment = quote(request_id, safe="-_~")  # dots too: no "." or ".." segment
+    return f"/runtime/invocation/{segment.replace('.', '%2E')}/{endpoint}"
+
+
+def _deadline_ms(value: str | None) -> int:
+    """The Deadline-Ms header as epoch milliseconds; 0 (none) when it is not a
+    plain number, and never past MAX_DEADLINE_MS, which every date and timer
+    downstream can hold."""
+    if value is None or not _DIGITS.fullmatch(value.strip()):
+        return 0
+    return min(int(value), MAX_DEADLINE_MS)
 
 
 def _reason(response: httpx.Response) -> str:

@@ -118,7 +118,7 @@ def parse_cognito_identity(header: str | None) -> CognitoIdentity | None:
 def _json_object(text: str, what: str) -> dict[str, Any]:
     try:
         value = json.loads(text)
-    except ValueError as e:
+    except (ValueError, RecursionError) as e:  # RecursionError: nested too deep
         raise Fault(errors.CONTEXT_UNMARSHAL_ERROR, f"{what}: {e}") from None
     if not isinstance(value, dict):
         raise Fault(errors.CONTEXT_UNMARSHAL_ERROR, f"{what}: expected an object")

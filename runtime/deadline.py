@@ -22,6 +22,10 @@ from types import FrameType
 from runtime.errors import is_runtime_frame
 
 
+# Longer than any Lambda timeout (15 minutes), far below threading.TIMEOUT_MAX.
+MAX_WAIT_S = 3600.0
+
+
 @dataclass(frozen=True)
 class _Armed:
     request_id: str
@@ -75,7 +79,10 @@ class SoftDeadline:
                 delay = armed.fire_at - time.time()
                 if delay > 0:
                     self._waiting_until = armed.fire_at
-                    self._wake.wait(delay)
+                    # Capped: a wait longer than the platform's timer holds
+                    # raises OverflowError, and this thread would be gone for
+                    # good; after a capped wait it simply looks again.
+                    self._wake.wait(min(delay, MAX_WAIT_S))
                     continue
                 self._armed = None
                 self._report(armed)

@@ -9,11 +9,15 @@
                             (bad handler, bad event, bad result, bad context)
 
 A ``Fault`` becomes an ``ErrorPayload``; so does any exception a handler raises.
+Building one never raises, whatever the exception (a ``__str__`` that raises, a
+class name that is not ASCII or holds CR/LF): the error path is what keeps the
+invoke answered and the runtime alive.
 """
 
 from __future__ import annotations
 
 import json
+import re
 import traceback
 from dataclasses import dataclass, field
 from types import FrameType, TracebackType
@@ -54,6 +58,29 @@ BUILT_IN_MODULE_CONFLICT = "Runtime.BuiltInModuleConflict"
 UNMARSHAL_ERROR = "Runtime.UnmarshalError"
 MARSHAL_ERROR = "Runtime.MarshalError"
 CONTEXT_UNMARSHAL_ERROR = "Runtime.LambdaContextUnmarshalError"
+# Ours. In the error-type header in place of a class name that cannot be a
+# header value (not ASCII, or with control characters); the body keeps the name.
+UNNAMEABLE_ERROR_TYPE = "Runtime.UnnameableErrorType"
+# Ours. The error posted when the full report could not be made.
+REPORT_FAILED = "Runtime.ErrorReportFailed"
+# What Python's own traceback module prints for an exception whose str() fails.
+UNPRINTABLE = "<exception str() failed>"
+
+_HEADER_VALUE = re.compile(r"[\x21-\x7e]+(?: [\x21-\x7e]+)*")
+
+
+def safe_str(exc: BaseException) -> str:
+    """``str(exc)``, or a placeholder when the exception's own ``__str__`` fails."""
+    try:
+        text = str(exc)
+    except Exception:
+        return UNPRINTABLE
+    return text if type(text) is str else UNPRINTABLE
+
+
+def header_error_type(error_type: str) -> str:
+    """``error_type`` if it can go in an HTTP header as it is, else a stable fallback."""
+    return error_type if _HEADER_VALUE.fullmatch(error_type) else UNNAMEABLE_ERROR_TYPE
 
 
 @dataclass(frozen=True)
@@ -84,7 +111,16 @@ class ErrorPayload:
     def from_exception(cls, exc: BaseException, request_id: str = "") -> ErrorPayload:
         if isinstance(exc, Fault):
             return cls.from_fault(exc, request_id)
-        return cls(str(exc), type(exc).__name__, request_id, user_stack_trace(exc.__traceback__))
+        return cls(
+            safe_str(exc), type(exc).__name__, request_id, user_stack_trace(exc.__traceback__)
+        )
+
+    @classmethod
+    def report_failed(cls, exc: BaseException, request_id: str = "") -> ErrorPayload:
+        """What is posted when the full report of ``exc`` failed: nothing taken
+        from the exception but its type, and that only when it can be a header."""
+        error_type = header_error_type(type(exc).__name__)
+        return cls(f"the runtime could not report this {error_type}", REPORT_FAILED, request_id)
 
 
 Frame = tuple[str, int, str, str]  # file, line, function, source: awslambdaric's tuples
@@ -99,7 +135,17 @@ def user_frames(tb: TracebackType | None) -> list[Frame]:
     """
     while tb is not None and _is_runtime_frame(tb):
         tb = tb.tb_next
-    return [(f.filename, f.lineno or 0, f.name, f.line or "") for f in traceback.extract_tb(tb)]
+    frames = traceback.StackSummary.extract(traceback.walk_tb(tb), lookup_lines=False)
+    return [(f.filename, f.lineno or 0, f.name, _source_line(f)) for f in frames]
+
+
+def _source_line(frame: traceback.FrameSummary) -> str:
+    # Read through the module's loader, whose get_source may raise anything:
+    # a frame without its line beats an error report that fails.
+    try:
+        return frame.line or ""
+    except Exception:
+        return ""
 
 
 def user_stack_trace(tb: TracebackType | None) -> list[str]:
@@ -124,7 +170,7 @@ def xray_error_cause(exc: BaseException, working_directory: str) -> str | None:
         "working_directory": working_directory,
         "exceptions": [
             {
-                "message": exc.message if isinstance(exc, Fault) else str(exc),
+                "message": exc.message if isinstance(exc, Fault) else safe_str(exc),
                 "type": error_type,
                 "stack": [
                     {"label": name, "path": path, "line": line} for path, line, name, _ in frames

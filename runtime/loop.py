@@ -7,6 +7,7 @@ goes on; only a failing Runtime API ends it (``RuntimeAPIError``).
 
 from __future__ import annotations
 
+import contextlib
 import os
 from collections.abc import MutableMapping
 from typing import TYPE_CHECKING
@@ -16,7 +17,7 @@ from runtime.client import Invocation, RuntimeAPIClient
 from runtime.config import Config
 from runtime.context import LambdaContext, parse_client_context, parse_cognito_identity
 from runtime.deadline import SoftDeadline
-from runtime.errors import ErrorPayload, PayloadTooLarge, xray_error_cause
+from runtime.errors import ErrorPayload, PayloadTooLarge, RuntimeAPIError, xray_error_cause
 from runtime.handler import Handler
 from runtime.logs import RequestContext, log_error, log_runtime
 from runtime.marshal import marshal_response, unmarshal_event
@@ -117,10 +118,36 @@ class InvokeLoop:
             log_error(outcome.error, self.config.json_logs)
 
     def _report(self, request_id: str, exc: BaseException) -> None:
-        error = ErrorPayload.from_exception(exc, request_id)
-        log_error(error, self.config.json_logs)
+        """Report ``exc`` as the invoke's error. Only a failing Runtime API
+        raises from here: whatever the exception, the invoke gets an answer."""
         try:
-            self.client.post_error(request_id, error, xray_error_cause(exc, os.getcwd()))
+            error = ErrorPayload.from_exception(exc, request_id)
+            cause = xray_error_cause(exc, _working_directory())
+        except Exception as failure:
+            self._report_failed(request_id, exc, failure)
+            return
+        try:
+            log_error(error, self.config.json_logs)
+        except Exception as failure:  # a closed stdout, say: still report it
+            _log_quietly(f"error for {request_id} not logged: {type(failure).__name__}")
+        try:
+            self.client.post_error(request_id, error, cause)
+        except PayloadTooLarge as e:
+            log_runtime(f"error report for {request_id} refused: {e}")
+        except RuntimeAPIError:
+            raise
+        except Exception as failure:
+            self._report_failed(request_id, exc, failure)
+
+    def _report_failed(self, request_id: str, exc: BaseException, failure: Exception) -> None:
+        """The minimal report, when the full one failed (a bug of ours, or an
+        exception built to break it)."""
+        _log_quietly(
+            f"error report for {request_id} failed ({type(failure).__name__}); "
+            "posting a minimal one"
+        )
+        try:
+            self.client.post_error(request_id, ErrorPayload.report_failed(exc, request_id))
         except PayloadTooLarge as e:
             log_runtime(f"error report for {request_id} refused: {e}")
 
@@ -140,3 +167,17 @@ def _is_stream(result: object) -> bool:
     return not isinstance(result, (str, bytes, bytearray, dict, list)) and hasattr(
         type(result), "__next__"
     )
+
+
+def _working_directory() -> str:
+    # A handler may have removed the directory it moved into.
+    try:
+        return os.getcwd()
+    except OSError:
+        return ""
+
+
+def _log_quietly(message: str) -> None:
+    """``log_runtime``, for the error path: a log that fails must not stop the report."""
+    with contextlib.suppress(Exception):
+        log_runtime(message)

@@ -21,7 +21,7 @@ def unmarshal_event(body: bytes, content_type: str | None = JSON) -> Any:
         return body
     try:
         return json.loads(body)
-    except ValueError as e:
+    except (ValueError, RecursionError) as e:  # RecursionError: nested too deep
         raise Fault(errors.UNMARSHAL_ERROR, f"Unable to unmarshal input: {e}") from None
 
 

@@ -53,8 +53,15 @@ from typing import Any
 import h11
 
 from runtime import errors, headers
+from runtime.client import invocation_path
 from runtime.config import API_VERSION
-from runtime.errors import ErrorPayload, Fault, PayloadTooLarge, RuntimeAPIError
+from runtime.errors import (
+    ErrorPayload,
+    Fault,
+    PayloadTooLarge,
+    RuntimeAPIError,
+    header_error_type,
+)
 
 TRAILERS = (headers.FUNCTION_ERROR_TYPE, headers.FUNCTION_ERROR_BODY)
 
@@ -157,7 +164,7 @@ class StreamingResponse:
     def __init__(self, runtime_api: str, request_id: str, content_type: str):
         host, _, port = runtime_api.rpartition(":")
         self.request_id = request_id
-        self.path = f"/{API_VERSION}/runtime/invocation/{request_id}/response"
+        self.path = f"/{API_VERSION}{invocation_path(request_id, 'response')}"
         self.content_type = content_type
         self._host = runtime_api
         self._address = (host.strip("[]"), int(port))
@@ -264,4 +271,7 @@ def _trailers(error: ErrorPayload | None) -> list[tuple[str, str]]:
     if error is None:
         return []
     body = base64.b64encode(error.to_json()).decode()
-    return [(headers.FUNCTION_ERROR_TYPE, error.error_type), (headers.FUNCTION_ERROR_BODY, body)]
+    return [
+        (headers.FUNCTION_ERROR_TYPE, header_error_type(error.error_type)),
+        (headers.FUNCTION_ERROR_BODY, body),
+    ]

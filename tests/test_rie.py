@@ -75,6 +75,26 @@ def describe(event, context):
             client.installation_id, client.app_title, client.app_version_name,
             client.app_version_code, client.app_package_name],
     }
+
+
+class Unprintable(Exception):
+    def __str__(self):
+        raise RuntimeError("no text for you")
+
+
+class Ошибка(Exception):
+    pass
+
+
+def hostile(event, context):
+    kind = event.get("raise")
+    if kind == "unprintable":
+        raise Unprintable()
+    if kind == "cyrillic":
+        raise Ошибка("заказ не принят")
+    if kind == "crlf":
+        raise type("Bad\\r\\nX-Injected: 1", (Exception,), {})("split the header")
+    return "served"
 """
 
 
@@ -161,6 +181,32 @@ def test_result_that_is_not_json_is_a_marshal_error(
             "Unable to marshal response: Object of type set is not JSON serializable",
             [],
         )
+        assert starts(rie) == 1
+
+
+def test_exceptions_that_break_naive_reporting_reach_the_caller_and_the_runtime_goes_on(
+    tmp_path: Path, write_module: WriteModule
+) -> None:
+    write_module("lambda_app", APP)
+    with emulator(tmp_path, "lambda_app.hostile") as rie:
+        for kind, error_type, message in [
+            ("unprintable", "Unprintable", "<exception str() failed>"),
+            ("cyrillic", "Ошибка", "заказ не принят"),
+            ("crlf", "Bad\r\nX-Injected: 1", "split the header"),
+        ]:
+            status, body = rie.invoke(json.dumps({"raise": kind}))
+            error = json.loads(body)
+            assert (status, error["errorType"], error["errorMessage"]) == (
+                200,
+                error_type,
+                message,
+            )
+            assert "in hostile" in error["stackTrace"][-1]
+        assert rie.invoke("{}") == (200, b'"served"')
+        nested = 100_000
+        status, body = rie.invoke("[" * nested + "]" * nested)
+        assert (status, json.loads(body)["errorType"]) == (200, "Runtime.UnmarshalError")
+        assert rie.invoke("{}") == (200, b'"served"')
         assert starts(rie) == 1
 
 
