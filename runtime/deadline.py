@@ -21,7 +21,6 @@ from types import FrameType
 
 from runtime.errors import is_runtime_frame
 
-
 # Longer than any Lambda timeout (15 minutes), far below threading.TIMEOUT_MAX.
 MAX_WAIT_S = 3600.0
 
