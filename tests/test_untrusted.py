@@ -5,6 +5,7 @@ The loop runs in-process against the fake Runtime API."""
 
 from __future__ import annotations
 
+import base64
 import json
 import linecache
 import logging
@@ -133,6 +134,27 @@ def test_an_exception_that_breaks_naive_reporting_is_reported_and_the_loop_goes_
     cause = json.loads(report.headers[headers.FUNCTION_XRAY_ERROR_CAUSE])
     assert cause["exceptions"][0]["message"] == message
     assert api.requests[3].body == b'"served"'
+
+
+def test_a_stream_failing_with_an_unnameable_exception_sends_a_header_safe_trailer(
+    api: FakeRuntimeAPI, write_module: WriteModule
+) -> None:
+    write_module("hostile_app", HOSTILE)
+    import hostile_app
+
+    def handler(event: Any, context: Any) -> Iterator[bytes]:
+        yield b"partial"
+        hostile_app.handler({"raise": event["raise"]}, context)
+
+    api.add_event(b'{"raise": "cyrillic"}', "req-1")
+    api.add_event(b'{"raise": "crlf"}', "req-2")
+    run_loop(api, handler, 2)
+    for request, name in [(api.requests[1], "Ошибка"), (api.requests[3], "Bad\r\nX-Injected: 1")]:
+        assert request.chunks == (b"partial",)
+        assert request.trailers is not None
+        assert request.trailers[ERROR_TYPE] == errors.UNNAMEABLE_ERROR_TYPE
+        body = json.loads(base64.b64decode(request.trailers[headers.FUNCTION_ERROR_BODY]))
+        assert body["errorType"] == name
 
 
 def test_a_handler_that_removed_its_working_directory_is_still_reported(
