@@ -9,6 +9,7 @@ small. Both are handled here, before the runtime starts.
 
 from __future__ import annotations
 
+import contextlib
 import fcntl
 import os
 import shutil
@@ -115,22 +116,24 @@ def sweep_stale_extractions(environ: MutableMapping[str, str]) -> list[str]:
         with os.scandir(tmp_fd) as listing:
             names = [e.name for e in listing if e.name.startswith(EXTRACTION_PREFIXES)]
         for name in names:
-            found = _stale_extraction(tmp_fd, tmp_dev, name)
-            if found is None or found in own:
+            dir_fd = _stale_extraction(tmp_fd, tmp_dev, name)
+            if dir_fd is None:
                 continue
-            # rmtree(dir_fd=) itself checks, without following, that ``name`` is
-            # still the directory it opens; what it removes stays under it.
-            shutil.rmtree(name, dir_fd=tmp_fd, ignore_errors=True)
+            try:
+                st = os.fstat(dir_fd)
+                if (st.st_dev, st.st_ino) in own:
+                    continue
+                _remove(tmp_fd, name, dir_fd)
+            finally:
+                os.close(dir_fd)
             removed.append(os.path.join(tmp, name))
     finally:
         os.close(tmp_fd)
     return removed
 
 
-Identity = tuple[int, int]  # st_dev, st_ino: a directory, whatever path leads to it
-
-
-def _identities(paths: set[str]) -> set[Identity]:
+def _identities(paths: set[str]) -> set[tuple[int, int]]:
+    """st_dev, st_ino of each directory, whatever path leads to it."""
     found = set()
     for path in paths:
         try:
@@ -141,8 +144,9 @@ def _identities(paths: set[str]) -> set[Identity]:
     return found
 
 
-def _stale_extraction(tmp_fd: int, tmp_dev: int, name: str) -> Identity | None:
-    """``name``'s identity if it is our directory, marked, and its bootstrap gone."""
+def _stale_extraction(tmp_fd: int, tmp_dev: int, name: str) -> int | None:
+    """A handle on ``name`` if it is our directory, marked, and its bootstrap
+    gone; the caller closes it."""
     try:
         st = os.stat(name, dir_fd=tmp_fd, follow_symlinks=False)
     except OSError:
@@ -157,19 +161,32 @@ def _stale_extraction(tmp_fd: int, tmp_dev: int, name: str) -> Identity | None:
         return None
     try:
         if not os.path.samestat(st, os.fstat(dir_fd)):
-            return None  # replaced since it was looked at
+            raise PermissionError(f"{name} was replaced since it was looked at")
         lock = _open_own_lock(dir_fd, os.O_RDONLY)
+        try:
+            fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)  # fails: its bootstrap is alive
+        finally:
+            os.close(lock)
     except OSError:
-        return None  # not marked, or the mark is not ours: leave it
-    finally:
         os.close(dir_fd)
-    try:
-        fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except OSError:
-        return None  # its bootstrap is alive
-    finally:
-        os.close(lock)
-    return st.st_dev, st.st_ino
+        return None  # not marked, the mark not ours, or alive: leave it
+    return dir_fd
+
+
+def _remove(tmp_fd: int, name: str, dir_fd: int) -> None:
+    """Empty the directory through the handle that was checked, then remove
+    its (now empty) entry: were ``name`` swapped for another directory in the
+    meantime (possible in a $TMPDIR without the sticky bit), only an empty one
+    could go. ``rmtree(dir_fd=)`` never follows a link, at any depth."""
+    for child in os.listdir(dir_fd):
+        with contextlib.suppress(OSError):
+            st = os.stat(child, dir_fd=dir_fd, follow_symlinks=False)
+            if stat.S_ISDIR(st.st_mode):
+                shutil.rmtree(child, dir_fd=dir_fd, ignore_errors=True)
+            else:
+                os.unlink(child, dir_fd=dir_fd)
+    with contextlib.suppress(OSError):
+        os.rmdir(name, dir_fd=tmp_fd)
 
 
 def _open_own_directory(path: str) -> int:

@@ -182,6 +182,29 @@ def test_two_live_bootstraps_sharing_tmp_keep_each_other_s_files(shared_tmp: Pat
     assert sorted(sweep({"TMPDIR": str(shared_tmp)})) == [str(mine), str(theirs)]
 
 
+def test_a_directory_swapped_in_after_the_checks_is_not_emptied(
+    shared_tmp: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # In a $TMPDIR without the sticky bit, another user may rename our stale
+    # directory away and put one of theirs under its name between the checks
+    # and the removal: only what was checked is emptied.
+    marked(shared_tmp / "_MEIswap")
+    checked = frozen._stale_extraction
+
+    def then_swapped(tmp_fd: int, tmp_dev: int, name: str) -> int | None:
+        found = checked(tmp_fd, tmp_dev, name)
+        if found is not None:
+            (shared_tmp / name).rename(shared_tmp / "moved-away")
+            (shared_tmp / name).mkdir()
+            (shared_tmp / name / "someone-else-s").write_bytes(b"keep")
+        return found
+
+    monkeypatch.setattr(frozen, "_stale_extraction", then_swapped)
+    sweep({"TMPDIR": str(shared_tmp)})
+    assert victims(shared_tmp / "_MEIswap") == {"someone-else-s": b"keep"}
+    assert victims(shared_tmp / "moved-away") == {}  # the one checked, emptied
+
+
 def test_a_fifo_as_our_own_mark_neither_hangs_nor_is_taken_for_a_lock(shared_tmp: Path) -> None:
     directory = shared_tmp / "_MEIfifo"
     directory.mkdir()
