@@ -22,7 +22,7 @@ from typing import ClassVar
 
 # Imported lazily by the runtime, on some paths only: the CA bundle (frozen.py),
 # a streamed response, graceful shutdown. They must stay in every bundle.
-LAZY = ("certifi", "runtime.streaming", "runtime.shutdown")
+LAZY = ("certifi", "runtime.streaming", "runtime._streaming_http", "runtime.shutdown")
 
 
 class _OneShotRuntimeAPI(BaseHTTPRequestHandler):

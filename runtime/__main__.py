@@ -10,13 +10,13 @@ import os
 import sys
 
 from runtime.client import RuntimeAPIClient
-from runtime.config import Config, init_trace_enabled
+from runtime.config import Config
 from runtime.deadline import SoftDeadline
 from runtime.errors import ConfigError, ErrorPayload, RuntimeAPIError
 from runtime.handler import Handler, resolve_handler
 from runtime.inittrace import InitTrace
 from runtime.logs import (
-    RequestContext,
+    RequestIdFilter,
     log_error,
     log_runtime,
     setup_logging,
@@ -57,9 +57,9 @@ def main(
     except ConfigError as e:
         log_runtime(str(e))
         return 2
-    request_context = RequestContext()
-    setup_logging(request_context, config.json_logs, config.log_level)
-    trace = init_trace or InitTrace(init_trace_enabled(os.environ))
+    request_id_filter = RequestIdFilter()
+    setup_logging(request_id_filter, config.json_logs, config.log_level)
+    trace = init_trace or InitTrace(config.init_trace)
 
     trace.mark("Runtime API client")
     client = RuntimeAPIClient(config.base_url)
@@ -75,7 +75,10 @@ def main(
                 return 1
         # Graceful shutdown (runtime/shutdown.py), imported only when opted in: by
         # the environment, or by a handler module that registered a callback.
-        if "runtime.shutdown" in sys.modules or os.environ.get("STATICLAMBDA_GRACEFUL_SHUTDOWN"):
+        shutdown_wanted = config.graceful_shutdown
+        if shutdown_wanted is None:
+            shutdown_wanted = "runtime.shutdown" in sys.modules
+        if shutdown_wanted:
             from runtime import shutdown
 
             shutdown.install(config.runtime_api, os.environ)
@@ -83,7 +86,7 @@ def main(
         soft_deadline = SoftDeadline(margin) if margin > 0 else None
         trace.mark("first /next")
         trace.report()
-        InvokeLoop(client, handler, config, request_context, soft_deadline=soft_deadline).run()
+        InvokeLoop(client, handler, config, request_id_filter, soft_deadline=soft_deadline).run()
     except RuntimeAPIError as e:
         log_runtime(f"the Runtime API failed, exiting: {e}")
         return 1

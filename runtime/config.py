@@ -2,6 +2,7 @@
 
 The environment is passed in (``Config.from_env(os.environ)``) rather than read
 at import time, so tests hand in a plain dict and nothing leaks between them.
+Every variable the runtime reads is named here, with its one reading.
 """
 
 from __future__ import annotations
@@ -15,6 +16,12 @@ API_VERSION = "2018-06-01"
 DEFAULT_SOFT_DEADLINE_MARGIN_MS = 500
 SOFT_DEADLINE_ENV = "STATICLAMBDA_SOFT_DEADLINE_MS"
 INIT_TRACE_ENV = "STATICLAMBDA_INIT_TRACE"
+GRACEFUL_SHUTDOWN_ENV = "STATICLAMBDA_GRACEFUL_SHUTDOWN"
+# Written, not read: the variable the X-Ray SDK reads the current trace from,
+# which the loop sets for each invoke.
+TRACE_ENV = "_X_AMZN_TRACE_ID"
+
+_OFF = ("0", "false", "no")
 
 
 @dataclass(frozen=True)
@@ -31,6 +38,11 @@ class Config:
     log_level: str | None = None
     # How long before the deadline the runtime logs where the handler is; 0: never.
     soft_deadline_margin_ms: int = DEFAULT_SOFT_DEADLINE_MARGIN_MS
+    # Log how long each init phase took.
+    init_trace: bool = False
+    # Graceful shutdown (runtime/shutdown.py): on, off, or None: on only if a
+    # handler module registered a callback.
+    graceful_shutdown: bool | None = None
 
     @property
     def json_logs(self) -> bool:
@@ -63,12 +75,24 @@ class Config:
             log_format=environ.get("AWS_LAMBDA_LOG_FORMAT") or "Text",
             log_level=environ.get("AWS_LAMBDA_LOG_LEVEL") or None,
             soft_deadline_margin_ms=_margin_ms(environ.get(SOFT_DEADLINE_ENV)),
+            init_trace=init_trace_enabled(environ),
+            graceful_shutdown=graceful_shutdown_setting(environ),
         )
 
 
 def init_trace_enabled(environ: Mapping[str, str]) -> bool:
-    """The debug switch that logs how long each init phase took."""
-    return environ.get(INIT_TRACE_ENV, "").lower() not in ("", "0", "false", "no")
+    """The debug switch that logs how long each init phase took (read on its
+    own too, by the frozen bootstrap, before there is a Config)."""
+    return environ.get(INIT_TRACE_ENV, "").lower() not in ("", *_OFF)
+
+
+def graceful_shutdown_setting(environ: Mapping[str, str]) -> bool | None:
+    """STATICLAMBDA_GRACEFUL_SHUTDOWN: 0/false/no is off, any other value on,
+    unset (or empty) None: left to whether a callback was registered."""
+    value = environ.get(GRACEFUL_SHUTDOWN_ENV, "").strip().lower()
+    if not value:
+        return None
+    return value not in _OFF
 
 
 def _margin_ms(value: str | None) -> int:

@@ -6,11 +6,14 @@ from __future__ import annotations
 import json
 import sys
 import time
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from runtime import errors
 from runtime.config import Config
 from runtime.errors import Fault
+
+if TYPE_CHECKING:
+    from runtime.client import Invocation
 
 
 class CognitoIdentity:
@@ -81,6 +84,21 @@ class LambdaContext:
         # awslambdaric always gives an identity object, empty when Lambda sent none.
         self.identity = identity if identity is not None else CognitoIdentity()
         self._deadline_ms = deadline_ms
+
+    @classmethod
+    def from_invocation(cls, config: Config, invocation: Invocation) -> LambdaContext:
+        """The context of one invoke, from /next's headers and the function's
+        configuration; raises a ``Fault`` (Runtime.LambdaContextUnmarshalError)
+        for a client context or identity that is not a JSON object."""
+        return cls(
+            config,
+            invocation.request_id,
+            invocation.deadline_ms,
+            invocation.invoked_function_arn,
+            parse_client_context(invocation.client_context),
+            parse_cognito_identity(invocation.cognito_identity),
+            invocation.tenant_id,
+        )
 
     def get_remaining_time_in_millis(self) -> int:
         return max(self._deadline_ms - int(time.time() * 1000), 0)

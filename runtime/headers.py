@@ -23,6 +23,3 @@ FUNCTION_ERROR_BODY = "Lambda-Runtime-Function-Error-Body"
 # The Extensions API (2020-01-01), for the graceful-shutdown extension.
 EXTENSION_NAME = "Lambda-Extension-Name"
 EXTENSION_ID = "Lambda-Extension-Identifier"
-
-# The environment variable the X-Ray SDK reads the current trace from.
-TRACE_ENV = "_X_AMZN_TRACE_ID"

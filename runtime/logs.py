@@ -22,8 +22,9 @@ TEXT_FORMAT = "[%(levelname)s]\t%(asctime)s.%(msecs)03dZ\t%(aws_request_id)s\t%(
 DATE_FORMAT = "%Y-%m-%dT%H:%M:%S"
 
 
-class RequestContext(logging.Filter):
-    """Holds the current request id and stamps it on every record.
+class RequestIdFilter(logging.Filter):
+    """A log filter that stamps every record with the current invoke's request
+    id (and tenant id), which the loop sets as each invoke starts.
 
     One object, owned by the loop and handed to the log handler: the per-invoke
     state lives here rather than in a module global.
@@ -121,11 +122,11 @@ def use_unbuffered_streams() -> None:
 
 
 def setup_logging(
-    request_context: RequestContext, json_format: bool = False, level: str | None = None
+    request_id_filter: RequestIdFilter, json_format: bool = False, level: str | None = None
 ) -> None:
     handler = logging.StreamHandler(sys.stdout)
     handler.setFormatter(LambdaJsonFormatter() if json_format else LambdaTextFormatter())
-    handler.addFilter(request_context)
+    handler.addFilter(request_id_filter)
     root = logging.getLogger()
     for old in list(root.handlers):
         root.removeHandler(old)

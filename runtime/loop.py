@@ -9,21 +9,29 @@ from __future__ import annotations
 
 import contextlib
 import os
-from collections.abc import MutableMapping
+from collections.abc import Callable, MutableMapping
+from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from runtime import headers
 from runtime.client import Invocation, RuntimeAPIClient
-from runtime.config import Config
-from runtime.context import LambdaContext, parse_client_context, parse_cognito_identity
+from runtime.config import TRACE_ENV, Config
+from runtime.context import LambdaContext
 from runtime.deadline import SoftDeadline
 from runtime.errors import ErrorPayload, PayloadTooLarge, RuntimeAPIError, xray_error_cause
 from runtime.handler import Handler
-from runtime.logs import RequestContext, log_error, log_runtime
+from runtime.logs import RequestIdFilter, log_error, log_runtime
 from runtime.marshal import marshal_response, unmarshal_event
 
 if TYPE_CHECKING:
     from runtime.streaming import ResponseStream
+
+
+@dataclass(frozen=True)
+class Buffered:
+    """A handler's result, marshalled whole."""
+
+    body: bytes
+    content_type: str
 
 
 class InvokeLoop:
@@ -32,14 +40,14 @@ class InvokeLoop:
         client: RuntimeAPIClient,
         handler: Handler,
         config: Config,
-        request_context: RequestContext,
+        request_id_filter: RequestIdFilter,
         environ: MutableMapping[str, str] = os.environ,
         soft_deadline: SoftDeadline | None = None,
     ):
         self.client = client
         self.handler = handler
         self.config = config
-        self.request_context = request_context
+        self.request_id_filter = request_id_filter
         self.environ = environ
         self.soft_deadline = soft_deadline
 
@@ -51,23 +59,40 @@ class InvokeLoop:
             served += 1
 
     def handle(self, invocation: Invocation) -> None:
+        """One invoke: context → handler → send, or report what failed."""
         request_id = invocation.request_id
-        self.request_context.request_id = request_id
-        self.request_context.tenant_id = invocation.tenant_id
-        self._set_trace_id(invocation.trace_id)
-        if self.soft_deadline is not None:
-            self.soft_deadline.arm(request_id, invocation.deadline_ms)
-        stream = None
+        self._start(invocation)
+        # The one place the soft deadline is armed and disarmed: around the
+        # handler's code, which for a stream runs while the stream is sent.
+        soft_deadline = self.soft_deadline
+        if soft_deadline is not None:
+            soft_deadline.arm(request_id, invocation.deadline_ms)
         try:
-            context = LambdaContext(
-                self.config,
-                request_id,
-                invocation.deadline_ms,
-                invocation.invoked_function_arn,
-                parse_client_context(invocation.client_context),
-                parse_cognito_identity(invocation.cognito_identity),
-                invocation.tenant_id,
-            )
+            response = self._call_handler(invocation)
+            if response is not None and not isinstance(response, Buffered):
+                self._send_stream(request_id, response)
+                return
+        finally:
+            if soft_deadline is not None:
+                soft_deadline.disarm()
+        if response is not None:
+            self._send(request_id, response)
+
+    def _start(self, invocation: Invocation) -> None:
+        self.request_id_filter.request_id = invocation.request_id
+        self.request_id_filter.tenant_id = invocation.tenant_id
+        # The X-Ray SDK reads the current trace from the environment; a stale
+        # one from the previous invoke would attach segments to the wrong trace.
+        if invocation.trace_id:
+            self.environ[TRACE_ENV] = invocation.trace_id
+        else:
+            self.environ.pop(TRACE_ENV, None)
+
+    def _call_handler(self, invocation: Invocation) -> Buffered | ResponseStream | None:
+        """The handler's response, ready to send; None when the invoke failed
+        (and was reported)."""
+        try:
+            context = LambdaContext.from_invocation(self.config, invocation)
             event = unmarshal_event(invocation.body, invocation.content_type)
             result = self.handler(event, context)
             if _is_stream(result):
@@ -76,46 +101,31 @@ class InvokeLoop:
 
                 # Runs the handler up to its first item: a failure before any
                 # byte is sent is reported to /error, as below.
-                stream = ResponseStream(result)
-            else:
-                body, content_type = marshal_response(result)
+                return ResponseStream(result)
+            return Buffered(*marshal_response(result))
         except Exception as e:
-            self._report(request_id, e)
-            return
+            self._report(invocation.request_id, e)
+            return None
         except SystemExit as e:
             # The handler called sys.exit(): report it so the invoke is not
             # lost without a word, then let the process end as asked.
-            self._report(request_id, e)
+            self._report(invocation.request_id, e)
             raise
-        finally:
-            # A stream's handler code runs while it is sent: still watched.
-            if self.soft_deadline is not None and stream is None:
-                self.soft_deadline.disarm()
-        if stream is not None:
-            self._send_stream(request_id, stream)
-            return
-        try:
-            self.client.post_response(request_id, body, content_type)
-        except PayloadTooLarge as e:
-            # AWS's Python runtime crashes here; the invoke is lost either way
-            # (Lambda has answered the caller), the execution environment need not be.
-            log_runtime(f"response for {request_id} refused, {len(body)} bytes: {e}")
+
+    def _send(self, request_id: str, response: Buffered) -> None:
+        self._deliver(
+            f"response for {request_id} refused, {len(response.body)} bytes",
+            lambda: self.client.post_response(request_id, response.body, response.content_type),
+        )
 
     def _send_stream(self, request_id: str, stream: ResponseStream) -> None:
-        from runtime.streaming import StreamingResponse
+        def send() -> None:
+            outcome = self.client.post_streamed_response(request_id, stream)
+            if outcome.error is not None:
+                # Sent to Lambda as trailers; logged as any handler error is.
+                log_error(outcome.error, self.config.json_logs)
 
-        try:
-            response = StreamingResponse(self.config.runtime_api, request_id, stream.content_type)
-            outcome = response.send(stream)
-        except PayloadTooLarge as e:
-            log_runtime(f"streamed response for {request_id} refused: {e}")
-            return
-        finally:
-            if self.soft_deadline is not None:
-                self.soft_deadline.disarm()
-        if outcome.error is not None:
-            # Sent to Lambda as trailers; logged as any handler error is.
-            log_error(outcome.error, self.config.json_logs)
+        self._deliver(f"streamed response for {request_id} refused", send)
 
     def _report(self, request_id: str, exc: BaseException) -> None:
         """Report ``exc`` as the invoke's error. Only a failing Runtime API
@@ -131,9 +141,10 @@ class InvokeLoop:
         except Exception as failure:  # a closed stdout, say: still report it
             _log_quietly(f"error for {request_id} not logged: {type(failure).__name__}")
         try:
-            self.client.post_error(request_id, error, cause)
-        except PayloadTooLarge as e:
-            log_runtime(f"error report for {request_id} refused: {e}")
+            self._deliver(
+                f"error report for {request_id} refused",
+                lambda: self.client.post_error(request_id, error, cause),
+            )
         except RuntimeAPIError:
             raise
         except Exception as failure:
@@ -146,18 +157,21 @@ class InvokeLoop:
             f"error report for {request_id} failed ({type(failure).__name__}); "
             "posting a minimal one"
         )
-        try:
-            self.client.post_error(request_id, ErrorPayload.report_failed(exc, request_id))
-        except PayloadTooLarge as e:
-            log_runtime(f"error report for {request_id} refused: {e}")
+        minimal = ErrorPayload.report_failed(exc, request_id)
+        self._deliver(
+            f"error report for {request_id} refused",
+            lambda: self.client.post_error(request_id, minimal),
+        )
 
-    def _set_trace_id(self, trace_id: str | None) -> None:
-        # The X-Ray SDK reads the current trace from the environment; a stale
-        # one from the previous invoke would attach segments to the wrong trace.
-        if trace_id:
-            self.environ[headers.TRACE_ENV] = trace_id
-        else:
-            self.environ.pop(headers.TRACE_ENV, None)
+    @staticmethod
+    def _deliver(refusal: str, post: Callable[[], None]) -> None:
+        """Post something for an invoke. The API refusing it as too large loses
+        the invoke (Lambda has answered the caller), not the runtime: AWS's
+        Python runtime crashes here, the execution environment need not."""
+        try:
+            post()
+        except PayloadTooLarge as e:
+            log_runtime(f"{refusal}: {e}")
 
 
 def _is_stream(result: object) -> bool:

@@ -41,15 +41,11 @@ import threading
 from collections.abc import Callable, Mapping
 from types import FrameType
 
-import httpx
-
-from runtime import headers
+from runtime.client import ExtensionsAPIClient
+from runtime.config import graceful_shutdown_setting
 from runtime.errors import RuntimeAPIError
 from runtime.logs import log_runtime
-from runtime.transport import RuntimeAPITransport
 
-GRACEFUL_SHUTDOWN_ENV = "STATICLAMBDA_GRACEFUL_SHUTDOWN"
-EXTENSIONS_API_VERSION = "2020-01-01"
 EXTENSION_NAME = "staticlambda-graceful-shutdown"
 
 Callback = Callable[[], object]
@@ -96,64 +92,29 @@ def on_shutdown(callback: Callback) -> Callback:
 def requested(environ: Mapping[str, str]) -> bool:
     """Opted in: by the environment, else by a registered callback. The
     environment's 0/false/no turns it off even then."""
-    value = environ.get(GRACEFUL_SHUTDOWN_ENV, "").strip().lower()
-    if value in ("0", "false", "no"):
-        return False
-    return bool(value) or len(callbacks) > 0
+    setting = graceful_shutdown_setting(environ)
+    return setting if setting is not None else len(callbacks) > 0
 
 
 class InternalExtension:
-    """The Extensions API client of the runtime's own, do-nothing extension."""
+    """The runtime's own, do-nothing extension, registered through the
+    Extensions API client."""
 
-    def __init__(self, runtime_api: str, transport: httpx.BaseTransport | None = None):
-        # Its own connection: its /event/next blocks for the life of the
-        # process, and the Runtime API client's one connection is the loop's.
-        self._http = httpx.Client(
-            base_url=f"http://{runtime_api}/{EXTENSIONS_API_VERSION}/extension",
-            timeout=None,
-            trust_env=False,
-            transport=transport or RuntimeAPITransport(),
-        )
+    def __init__(self, runtime_api: str):
+        self._api = ExtensionsAPIClient(runtime_api)
         self.extension_id = ""
 
-    # POST /2020-01-01/extension/register
     def register(self) -> str:
-        response = self._send(
-            "POST",
-            "/register",
-            headers={headers.EXTENSION_NAME: EXTENSION_NAME},
-            json={"events": []},
-        )
-        self.extension_id = response.headers.get(headers.EXTENSION_ID, "")
-        if not self.extension_id:
-            raise RuntimeAPIError(f"/extension/register answered without {headers.EXTENSION_ID}")
+        self.extension_id = self._api.register(EXTENSION_NAME)
         return self.extension_id
-
-    # GET /2020-01-01/extension/event/next
-    def next_event(self) -> bytes:
-        response = self._send(
-            "GET", "/event/next", headers={headers.EXTENSION_ID: self.extension_id}
-        )
-        return response.content
 
     def wait(self) -> None:
         """Say init is done, then wait: with no event subscribed, for ever."""
         try:
             while True:
-                self.next_event()
+                self._api.next_event(self.extension_id)
         except RuntimeAPIError:
             pass  # the environment is going away; SIGTERM does the rest
-
-    def _send(self, method: str, path: str, **kwargs: object) -> httpx.Response:
-        try:
-            response = self._http.request(method, path, **kwargs)  # type: ignore[arg-type]
-        except httpx.HTTPError as e:
-            raise RuntimeAPIError(f"{method} /extension{path}: {type(e).__name__}: {e}") from None
-        if response.status_code >= 300:
-            raise RuntimeAPIError(
-                f"{method} /extension{path}: {response.status_code} {response.text[:500]}"
-            )
-        return response
 
 
 def install(runtime_api: str, environ: Mapping[str, str]) -> bool:

@@ -27,7 +27,7 @@ from runtime.client import RuntimeAPIClient
 from runtime.config import Config
 from runtime.errors import RuntimeAPIError
 from runtime.handler import Handler
-from runtime.logs import LambdaTextFormatter, RequestContext
+from runtime.logs import LambdaTextFormatter, RequestIdFilter
 from runtime.loop import InvokeLoop
 
 WriteModule = Callable[[str, str], Path]  # the write_module fixture (conftest.py)
@@ -52,12 +52,12 @@ def run_loop(
     api: FakeRuntimeAPI,
     handler: Handler,
     invocations: int,
-    request_context: RequestContext | None = None,
+    request_id_filter: RequestIdFilter | None = None,
 ) -> None:
     config = Config.from_env({**ENV, "AWS_LAMBDA_RUNTIME_API": api.address})
     client = RuntimeAPIClient(config.base_url)
     try:
-        loop = InvokeLoop(client, handler, config, request_context or RequestContext())
+        loop = InvokeLoop(client, handler, config, request_id_filter or RequestIdFilter())
         loop.run(max_invocations=invocations)
     finally:
         client.close()
@@ -479,11 +479,11 @@ def test_trace_id_is_set_per_invoke_and_removed_when_absent(api: FakeRuntimeAPI)
 
 
 def test_logging_records_carry_the_request_id(api: FakeRuntimeAPI) -> None:
-    request_context = RequestContext()
+    request_id_filter = RequestIdFilter()
     stream = io.StringIO()
     log_handler = logging.StreamHandler(stream)
     log_handler.setFormatter(LambdaTextFormatter())
-    log_handler.addFilter(request_context)
+    log_handler.addFilter(request_id_filter)
     logger = logging.getLogger("lambda_test_app")
     logger.addHandler(log_handler)
 
@@ -494,7 +494,7 @@ def test_logging_records_carry_the_request_id(api: FakeRuntimeAPI) -> None:
     try:
         api.add_event(b'{"order": 1}', "req-a")
         api.add_event(b'{"order": 2}', "req-b")
-        run_loop(api, handler, 2, request_context)
+        run_loop(api, handler, 2, request_id_filter)
     finally:
         logger.removeHandler(log_handler)
     lines = stream.getvalue().split("\n")

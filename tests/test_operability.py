@@ -39,7 +39,7 @@ from runtime.config import Config
 from runtime.deadline import SoftDeadline
 from runtime.errors import XRAY_CAUSE_LIMIT, xray_error_cause
 from runtime.inittrace import InitTrace, parent_of, process_start
-from runtime.logs import LambdaJsonFormatter, LambdaTextFormatter, RequestContext
+from runtime.logs import LambdaJsonFormatter, LambdaTextFormatter, RequestIdFilter
 from runtime.loop import InvokeLoop
 
 WriteModule = Callable[[str, str], Path]  # the write_module fixture (conftest.py)
@@ -711,7 +711,7 @@ def test_soft_deadline_stack_starts_at_the_handler_without_runtime_frames(
                 client,
                 handler_that_waits,
                 config,
-                RequestContext(),
+                RequestIdFilter(),
                 environ={},
                 soft_deadline=SoftDeadline(400, deadline_log.logger),  # fires 400 ms in
             )

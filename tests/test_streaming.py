@@ -18,17 +18,13 @@ from fake_runtime_api import NEXT, FakeRuntimeAPI, error_path, response_path
 
 from build.rie import Emulator
 from handlers import stream as stream_example
+from runtime._streaming_http import MAX_STREAMED_BODY, StreamingResponse
 from runtime.client import RuntimeAPIClient
 from runtime.config import Config
 from runtime.handler import Handler
-from runtime.logs import RequestContext
+from runtime.logs import RequestIdFilter
 from runtime.loop import InvokeLoop
-from runtime.streaming import (
-    MAX_STREAMED_BODY,
-    HttpResponse,
-    ResponseStream,
-    StreamingResponse,
-)
+from runtime.streaming import HttpResponse, ResponseStream
 
 WriteModule = Callable[[str, str], Path]  # the write_module fixture (conftest.py)
 TRAILER = "Lambda-Runtime-Function-Error-Type, Lambda-Runtime-Function-Error-Body"
@@ -45,7 +41,7 @@ def run_loop(api: FakeRuntimeAPI, handler: Handler, invocations: int = 1) -> Non
     config = Config.from_env({"AWS_LAMBDA_RUNTIME_API": api.address, "_HANDLER": "app.handler"})
     client = RuntimeAPIClient(config.base_url)
     try:
-        InvokeLoop(client, handler, config, RequestContext()).run(max_invocations=invocations)
+        InvokeLoop(client, handler, config, RequestIdFilter()).run(max_invocations=invocations)
     finally:
         client.close()
 

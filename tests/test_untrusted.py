@@ -25,7 +25,7 @@ from runtime.config import Config
 from runtime.deadline import SoftDeadline
 from runtime.errors import ErrorPayload, RuntimeAPIError, header_error_type, safe_str
 from runtime.handler import Handler
-from runtime.logs import RequestContext
+from runtime.logs import RequestIdFilter
 from runtime.loop import InvokeLoop
 
 WriteModule = Callable[[str, str], Path]  # the write_module fixture (conftest.py)
@@ -46,7 +46,7 @@ def run_loop(
     config = Config.from_env({"AWS_LAMBDA_RUNTIME_API": api.address, "_HANDLER": "app.handler"})
     client = RuntimeAPIClient(config.base_url)
     try:
-        InvokeLoop(client, handler, config, RequestContext(), environ={}, soft_deadline=soft).run(
+        InvokeLoop(client, handler, config, RequestIdFilter(), environ={}, soft_deadline=soft).run(
             max_invocations=invocations
         )
     finally:
