@@ -139,6 +139,7 @@ DEPLOY_ARGS = $(if $(FUNCTION),--function '$(FUNCTION)') $(if $(ROLE),--role '$(
   $(if $(RUNTIME),--runtime '$(RUNTIME)') $(if $(ARCH),--arch '$(ARCH)') \
   $(if $(REGION),--region '$(REGION)') $(if $(MEMORY),--memory '$(MEMORY)') \
   $(if $(TIMEOUT),--timeout '$(TIMEOUT)') $(if $(CREATE_ROLE),--create-role) \
+  $(if $(PERMISSIONS_BOUNDARY),--permissions-boundary '$(PERMISSIONS_BOUNDARY)') \
   $(if $(DRY_RUN),--dry-run)
 
 deploy: $(STAMP)
