@@ -353,7 +353,7 @@ class Aws:
         """aws, aws-cn, aws-us-gov...: the second field of every ARN in the region."""
         try:
             return str(self.session.get_partition_for_region(self.region))
-        except Exception:  # a region botocore does not know (a local emulator's): assume aws
+        except botocore.exceptions.UnknownRegionError:  # a local emulator's name: assume aws
             return "aws"
 
     def client(self, service: str) -> Any:
