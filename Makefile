@@ -18,13 +18,14 @@ STAMP  := $(VENV)/.installed
 export PYTHONHASHSEED := 0
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
-.PHONY: all build zip invoke deploy remote-invoke test check bench venv clean help
+.PHONY: all build zip image invoke deploy remote-invoke test check bench venv clean help
 
 all: zip
 
 help:
 	@echo "make zip                 build $(DIST)/function.zip (default handler: $(HANDLER))"
 	@echo "make build [HANDLER=m.f SRC=dir REQUIREMENTS=file]   build $(DIST)/bootstrap"
+	@echo "make image               $(DIST)/image.oci.tar: an OCI image of $(DIST)/bootstrap alone"
 	@echo "make invoke [EVENT=json] run $(DIST)/bootstrap under the official emulator, once"
 	@echo "make deploy FUNCTION=name [ROLE=arn ...]  create or update the function on AWS"
 	@echo "make build BUILDER=docker|native [AMAZON_LINUX=2023|2017.03]   where to build (default: docker if an engine answers)"
@@ -119,6 +120,10 @@ endif
 zip: build
 	$(PY) -m build.pipeline zip --dist '$(DIST)'
 
+# The OCI archive of an image holding only $(DIST)/bootstrap (build/image.py).
+image: $(STAMP)
+	$(PY) -m build.image --dist '$(DIST)'
+
 invoke: $(STAMP)
 	$(PY) -m build.invoke --bootstrap '$(DIST)/bootstrap' --event '$(EVENT)'
 
@@ -139,6 +144,7 @@ DEPLOY_ARGS = $(if $(FUNCTION),--function '$(FUNCTION)') $(if $(ROLE),--role '$(
   $(if $(RUNTIME),--runtime '$(RUNTIME)') $(if $(ARCH),--arch '$(ARCH)') \
   $(if $(REGION),--region '$(REGION)') $(if $(MEMORY),--memory '$(MEMORY)') \
   $(if $(TIMEOUT),--timeout '$(TIMEOUT)') $(if $(CREATE_ROLE),--create-role) \
+  $(if $(PERMISSIONS_BOUNDARY),--permissions-boundary '$(PERMISSIONS_BOUNDARY)') \
   $(if $(DRY_RUN),--dry-run)
 
 deploy: $(STAMP)

@@ -5,6 +5,8 @@
                     must match the hex sha256 the build wrote to function.zip.sha256
     make_plan       from GetFunction's answer: create, or update code and/or configuration,
                     or nothing at all
+    RoleStep        with --create-role, the role looked at before anything is written
+                    (build/execution_role.py): reused only if this deploy made it
     Deployer        CreateFunction, or UpdateFunctionCode then UpdateFunctionConfiguration,
                     each followed by Lambda's own waiter (function_active_v2 /
                     function_updated_v2); then verify CodeSha256 and architecture
@@ -22,7 +24,6 @@ from __future__ import annotations
 import argparse
 import base64
 import hashlib
-import json
 import os
 import re
 import struct
@@ -39,6 +40,7 @@ import boto3  # type: ignore[import-untyped]
 import botocore.config  # type: ignore[import-untyped]
 import botocore.exceptions  # type: ignore[import-untyped]
 
+from build import execution_role
 from build.aws_errors import (
     NO_CREDENTIALS,
     NO_REGION,
@@ -52,6 +54,8 @@ from build.aws_errors import (
     is_update_in_progress,
     with_retries,
 )
+from build.execution_role import FunctionRef, RoleSpec
+from build.redaction import Redactor
 
 DEFAULT_ZIP = Path("dist/function.zip")
 HANDLER_FILE = "bootstrap.handler"  # written by the build beside function.zip
@@ -77,17 +81,6 @@ ARCH_ALIASES = {"x86_64": "x86_64", "amd64": "x86_64", "arm64": "arm64", "aarch6
 MAX_ZIP_BYTES = 50 * 1024 * 1024
 MAX_UNZIPPED_BYTES = 250 * 1024 * 1024
 
-BASIC_EXECUTION_POLICY = "arn:{partition}:iam::aws:policy/service-role/AWSLambdaBasicExecutionRole"
-LAMBDA_TRUST_POLICY = {
-    "Version": "2012-10-17",
-    "Statement": [
-        {
-            "Effect": "Allow",
-            "Principal": {"Service": "lambda.amazonaws.com"},
-            "Action": "sts:AssumeRole",
-        }
-    ],
-}
 ROLE_ARN = re.compile(r"^arn:aws[a-zA-Z-]*:iam::\d{12}:role/?[a-zA-Z_0-9+=,.@\-/]+$")
 
 # Standard retries: botocore backs off on throttling and transient errors in each call.
@@ -106,20 +99,19 @@ class Console:
     """Where deploy speaks: progress to ``out``; notices, warnings and errors to ``err``.
 
     Every line goes through ``redact``: once a credential's value is known, it never
-    reaches the terminal, not in --debug output, not inside a message AWS sent back.
+    reaches the terminal, not in --debug output, not inside a message AWS sent back, not
+    JSON-escaped, URL-encoded, base64 or hex (build/redaction.py).
     """
 
     def __init__(self, out: TextIO, err: TextIO, prog: str = "deploy", debug: bool = False):
         self.out, self.err, self.prog, self.debugging = out, err, prog, debug
-        self._secrets: set[str] = set()
+        self._redactor = Redactor()
 
     def hide(self, *values: str | None) -> None:
-        self._secrets.update(v for v in values if v and len(v) >= 4)
+        self._redactor.hide(*values)
 
     def redact(self, text: str) -> str:
-        for secret in sorted(self._secrets, key=len, reverse=True):
-            text = text.replace(secret, "****")
-        return text
+        return self._redactor.redact(text)
 
     def _print(self, stream: TextIO, text: str) -> None:
         print(self.redact(text), file=stream, flush=True)
@@ -136,7 +128,7 @@ class Console:
     def error(self, text: str) -> None:
         # One line, whatever came back: an emulator's HTML error page would be a screenful.
         line = " ".join(text.split())
-        self._print(self.err, f"{self.prog}: error: {line[:400]}{'...' if len(line) > 400 else ''}")
+        self._print(self.err, f"{self.prog}: error: {line[:600]}{'...' if len(line) > 600 else ''}")
 
     def debug(self, text: str) -> None:
         if self.debugging:
@@ -248,7 +240,7 @@ def read_artifact(zip_path: Path) -> Artifact:
 class Wanted:
     """The function as asked for; None where the option was not given."""
 
-    function_name: str
+    function_name: str  # as given: a name, an ARN, a qualified ARN
     handler: str
     runtime: str | None = None
     memory_size: int | None = None
@@ -355,6 +347,14 @@ class Aws:
     @property
     def region(self) -> str:
         return str(self.session.region_name)
+
+    @property
+    def partition(self) -> str:
+        """aws, aws-cn, aws-us-gov...: the second field of every ARN in the region."""
+        try:
+            return str(self.session.get_partition_for_region(self.region))
+        except botocore.exceptions.UnknownRegionError:  # a local emulator's name: assume aws
+            return "aws"
 
     def client(self, service: str) -> Any:
         client = self.session.client(service, config=AWS_CONFIG)
@@ -521,48 +521,6 @@ class Deployer:
         return configuration
 
 
-def default_role_name(function_name: str) -> str:
-    # IAM role names stop at 64 characters; a function given by ARN ends in its name.
-    return f"staticlambda-{function_name.rsplit(':', 1)[-1]}"[:64]
-
-
-def ensure_execution_role(iam: Any, role_name: str, function_name: str, console: Console) -> str:
-    """The ARN of a role Lambda can assume that may only write the function's logs.
-
-    An existing role of that name is reused if it trusts Lambda (a run that failed after
-    making it, or a function deleted and made again); it is then checked for extra rights.
-    """
-    try:
-        role = iam.create_role(
-            RoleName=role_name,
-            AssumeRolePolicyDocument=json.dumps(LAMBDA_TRUST_POLICY),
-            Description=f"Execution role of Lambda function {function_name} (staticlambda)",
-        )["Role"]
-        created = True
-        console.info(f"created role {role['Arn']}")
-    except botocore.exceptions.ClientError as e:
-        if error_code(e) != "EntityAlreadyExists":
-            raise
-        role = iam.get_role(RoleName=role_name)["Role"]
-        created = False
-        if "lambda.amazonaws.com" not in json.dumps(role.get("AssumeRolePolicyDocument", "")):
-            raise DeployError(
-                f"role {role_name} exists but does not trust lambda.amazonaws.com; "
-                "pass ROLE=<arn> or --role-name with another name"
-            ) from None
-        console.info(f"reusing role {role['Arn']}")
-    partition = str(role["Arn"]).split(":")[1]
-    policy = BASIC_EXECUTION_POLICY.format(partition=partition)
-    iam.attach_role_policy(RoleName=role_name, PolicyArn=policy)
-    if not created:
-        attached = iam.list_attached_role_policies(RoleName=role_name)["AttachedPolicies"]
-        others = [p["PolicyArn"] for p in attached if p["PolicyArn"] != policy]
-        inline = iam.list_role_policies(RoleName=role_name)["PolicyNames"]
-        if others or inline:
-            console.warn(f"role {role_name} holds more than {policy}: {', '.join(others + inline)}")
-    return str(role["Arn"])
-
-
 # --- the command line --------------------------------------------------------------------
 
 
@@ -606,11 +564,21 @@ def parser() -> Parser:
     p.add_argument(
         "--create-role",
         action="store_true",
-        help="create (or reuse) an execution role with only AWSLambdaBasicExecutionRole "
+        help="on create, make an execution role that may only write the function's own log "
+        "group (or reuse one this made for it; any other role of that name is refused) "
         "(make: CREATE_ROLE=1)",
     )
     p.add_argument(
-        "--role-name", metavar="NAME", help="name for --create-role (default: staticlambda-NAME)"
+        "--role-name",
+        metavar="NAME",
+        type=execution_role.check_role_name,
+        help="name for --create-role (default: staticlambda-NAME, hashed when over 64)",
+    )
+    p.add_argument(
+        "--permissions-boundary",
+        metavar="POLICY_ARN",
+        type=execution_role.check_boundary,
+        help="permissions boundary for the role --create-role makes (make: PERMISSIONS_BOUNDARY=)",
     )
     p.add_argument(
         "--runtime",
@@ -661,8 +629,15 @@ def parser() -> Parser:
 def wanted_from(args: argparse.Namespace, artifact: Artifact, console: Console) -> Wanted:
     if not args.function:
         raise UsageError("no function name: make deploy FUNCTION=<name> (--function NAME)")
+    FunctionRef.parse(args.function)
     if args.role and args.create_role:
         raise UsageError("give ROLE (--role) or --create-role, not both")
+    if (args.role_name or args.permissions_boundary) and not args.create_role:
+        option = "--role-name" if args.role_name else "PERMISSIONS_BOUNDARY"
+        raise UsageError(
+            f"{option} is for the role CREATE_ROLE=1 (--create-role) makes; a role given by "
+            "ROLE= is used as it is"
+        )
     if args.role and not ROLE_ARN.match(args.role):
         raise UsageError(
             f"ROLE must be an IAM role ARN (arn:aws:iam::<account>:role/<name>), not {args.role!r}"
@@ -682,19 +657,68 @@ def wanted_from(args: argparse.Namespace, artifact: Artifact, console: Console) 
     return Wanted(args.function, handler, args.runtime, args.memory, args.timeout, args.role)
 
 
-def describe_plan(plan: Plan, args: argparse.Namespace, region: str, sha: str) -> str:
+def describe_plan(
+    plan: Plan, args: argparse.Namespace, region: str, sha: str, role: str | None = None
+) -> str:
+    """``role``: how the role to create the function with was described, if CREATE_ROLE."""
     name, verb = args.function, "would " if args.dry_run else ""
     if plan.create:
-        role = args.role or (
-            f"{args.role_name or default_role_name(name)} "
-            "(new: trusts lambda.amazonaws.com, AWSLambdaBasicExecutionRole only)"
-        )
-        return f"{name} does not exist in {region}: {verb}create it: role {role}, " + ", ".join(
-            plan.changes
+        return f"{name} does not exist in {region}: {verb}create it: role {args.role or role}, " + (
+            ", ".join(plan.changes)
         )
     if plan.up_to_date:
         return f"{name} is up to date: CodeSha256 {sha}, nothing to change"
     return f"{name} exists in {region}: {verb}update " + "; ".join(plan.changes)
+
+
+@dataclass
+class RoleStep:
+    """CREATE_ROLE's part of a plan, looked at before anything is written: a role of that
+    name this deploy did not make stops it there, the dry run included."""
+
+    iam: Any
+    spec: RoleSpec
+    reusable: str | None  # the ARN of a role this deploy made for the function earlier
+    account: str | None  # for the plan's words, when known before the role is
+
+    @classmethod
+    def look(cls, aws: Aws, args: argparse.Namespace, function: FunctionRef) -> RoleStep:
+        spec = RoleSpec(
+            name=args.role_name or execution_role.role_name_for(function),
+            function=function.name,
+            region=aws.region,
+            partition=aws.partition,
+            boundary=args.permissions_boundary,
+        )
+        iam = aws.client("iam")
+        reusable = execution_role.plan_role(iam, spec)
+        account = function.account or (reusable and execution_role.account_of(reusable))
+        return cls(iam, spec, reusable, account)
+
+    def describe(self) -> str:
+        if self.reusable:
+            return (
+                f"{self.reusable} (made by staticlambda for {self.spec.function}: reused as it is)"
+            )
+        return self.spec.describe_new(self.account)
+
+    def role_arn(self, console: Console) -> str:
+        if self.reusable:
+            console.info(f"reusing role {self.reusable}")
+            return self.reusable
+        spec = self.spec
+        description = f"Execution role of Lambda function {spec.function} (staticlambda)"
+        arn, created = execution_role.create_role(self.iam, spec, description)
+        if not created:
+            console.info(f"reusing role {arn} (made by staticlambda for {spec.function}, checked)")
+            return arn
+        console.info(
+            f"created role {arn}: trusts {execution_role.LAMBDA_SERVICE}, inline policy "
+            f"{execution_role.LOGS_POLICY_NAME} on "
+            f"{spec.log_group_arn(execution_role.account_of(arn))} only"
+            + (f", permissions boundary {spec.boundary}" if spec.boundary else "")
+        )
+        return arn
 
 
 def run(args: argparse.Namespace, console: Console, sleep: Callable[[float], Any]) -> int:
@@ -705,6 +729,12 @@ def run(args: argparse.Namespace, console: Console, sleep: Callable[[float], Any
         f"bootstrap {artifact.architecture}, handler {wanted.handler}"
     )
     aws = Aws.open(args.region, console)
+    function = FunctionRef.parse(args.function)
+    if function.region and function.region != aws.region:
+        raise UsageError(
+            f"FUNCTION is in {function.region}, but the region is {aws.region}: "
+            f"pass REGION={function.region}"
+        )
     lambda_client = aws.client("lambda")
     name = wanted.function_name
     current = get_configuration(lambda_client, name)
@@ -717,16 +747,18 @@ def run(args: argparse.Namespace, console: Console, sleep: Callable[[float], Any
             f"{name} does not exist in {aws.region}; creating it needs ROLE=<execution role ARN> "
             "(--role), or --create-role"
         )
-    console.info(describe_plan(plan, args, aws.region, artifact.code_sha256))
+    if args.create_role and not plan.create:
+        console.notice(f"{name} exists and keeps its role: CREATE_ROLE is used only to create")
+    role_step = RoleStep.look(aws, args, function) if plan.create and args.create_role else None
+    role_words = role_step.describe() if role_step else None
+    console.info(describe_plan(plan, args, aws.region, artifact.code_sha256, role_words))
     if args.dry_run:
         console.info("dry run: nothing was changed")
         return 0
 
     deployer = Deployer(lambda_client, console, sleep)
     if plan.create:
-        role: str = args.role or ensure_execution_role(
-            aws.client("iam"), args.role_name or default_role_name(name), name, console
-        )
+        role: str = role_step.role_arn(console) if role_step else args.role
         deployer.create(wanted, artifact, role, role_is_ours=args.create_role)
     elif current is not None and not plan.up_to_date:
         deployer.update(wanted, artifact, plan, current)

@@ -19,6 +19,7 @@ from pathlib import Path
 
 from build.freeze import ROOT, BuildError, FreezeInputs, freeze, handler_module
 from build.package import code_sha256, write_sha256_file, write_zip
+from build.sbom import write_sbom
 from build.static import make_static
 from build.verify import verify_static
 
@@ -89,6 +90,7 @@ def build(handler: str, src: Path | None, requirements: Path | None, dist: Path)
     (dist / "bootstrap.handler").write_text(handler + "\n")
     size = bootstrap.stat().st_size
     print(f"{bootstrap}: {size / 1e6:.1f} MB, static, handler {handler}")
+    write_sbom(bootstrap, deps)  # dist/bootstrap.cdx.json, named in this summary
     return bootstrap
 
 

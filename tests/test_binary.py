@@ -8,20 +8,28 @@ function from another directory with a requirements file).
 from __future__ import annotations
 
 import base64
+import gzip
 import hashlib
+import importlib.metadata
+import io
 import json
 import os
+import platform
 import shutil
+import ssl
 import subprocess
 import sys
+import tarfile
 import threading
 import zipfile
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, HTTPServer
 from pathlib import Path
+from typing import Any
 
 import pytest
 
+from build.image import make_image
 from build.rie import Emulator, emulator_path, free_port
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -409,3 +417,179 @@ def test_tls_verifies_in_an_empty_root(
     # ...and certificates are verified: an unknown CA is refused, a trusted one accepted.
     assert body["untrusted_server"] == "refused: SSLCertVerificationError"
     assert body["trusted_server"] == "ok: hello over tls"
+
+
+# --- the SBOM beside the bootstrap (build/sbom.py) --------------------------------
+
+
+def read_sbom(dist: Path) -> dict[str, Any]:
+    from cyclonedx.schema import SchemaVersion
+    from cyclonedx.validation.json import JsonStrictValidator
+
+    text = (dist / "bootstrap.cdx.json").read_text()
+    assert JsonStrictValidator(SchemaVersion.V1_6).validate_str(text) is None
+    return dict(json.loads(text))
+
+
+def by_purl(sbom: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    """Components by purl without qualifiers; properties as a dict."""
+    found = {}
+    for component in sbom["components"]:
+        component["props"] = {p["name"]: p["value"] for p in component.get("properties", [])}
+        found[component.get("purl", component["name"]).split("?")[0]] = component
+    return found
+
+
+def test_the_sbom_lists_what_the_function_bootstrap_holds(user_dist: Path) -> None:
+    sbom = read_sbom(user_dist)
+    digest = hashlib.sha256((user_dist / "bootstrap").read_bytes()).hexdigest()
+    assert sbom["metadata"]["component"]["hashes"] == [{"alg": "SHA-256", "content": digest}]
+    components = by_purl(sbom)
+    # The function's requirement, at the version its requirements file pins...
+    name, version = (USERFUNC / "requirements.txt").read_text().strip().split("==")
+    powertools = components[f"pkg:pypi/{name}@{version}"]
+    assert powertools["props"]["staticlambda:part"] == "requirements"
+    # ...boto3, which powertools imports and the build's environment supplied...
+    boto3 = components[f"pkg:pypi/boto3@{importlib.metadata.version('boto3')}"]
+    assert boto3["props"]["staticlambda:part"] == "build-environment"
+    # ...the runtime's own, and the interpreter.
+    httpx = components[f"pkg:pypi/httpx@{importlib.metadata.version('httpx')}"]
+    assert httpx["props"]["staticlambda:part"] == "runtime"
+    assert f"pkg:generic/cpython@{platform.python_version()}" in components
+    # glibc and OpenSSL as this machine's Python reports them: the libraries bundled.
+    cpes = {c.get("cpe", "") for c in sbom["components"]}
+    assert f"cpe:2.3:a:gnu:glibc:{platform.libc_ver()[1]}:*:*:*:*:*:*:*" in cpes
+    openssl = ssl.OPENSSL_VERSION.split()[1]
+    assert f"cpe:2.3:a:openssl:openssl:{openssl}:*:*:*:*:*:*:*" in cpes
+    libssl = [c for c in sbom["components"] if "openssl" in c.get("cpe", "")]
+    assert {"libssl.so.3", "libcrypto.so.3"} <= set(
+        libssl[0]["props"]["staticlambda:files"].split(", ")
+    )
+
+
+def test_the_echo_sbom_is_valid_and_a_broken_one_is_not(echo_dist: Path) -> None:
+    from cyclonedx.schema import SchemaVersion
+    from cyclonedx.validation.json import JsonStrictValidator
+
+    sbom = read_sbom(echo_dist)
+    handler = sbom["metadata"]["component"]["properties"]
+    assert handler == [{"name": "staticlambda:handler", "value": "handlers.echo.handler"}]
+    assert "pkg:pypi/aws-lambda-powertools" not in json.dumps(sbom)
+    sbom["components"][0]["type"] = "not-a-type"
+    assert JsonStrictValidator(SchemaVersion.V1_6).validate_str(json.dumps(sbom)) is not None
+
+
+# --- the container image (build/image.py) -----------------------------------------
+
+
+def oci_blob(archive: tarfile.TarFile, digest: str) -> bytes:
+    data = archive.extractfile(f"blobs/sha256/{digest.split(':')[1]}").read()  # type: ignore[union-attr]
+    assert "sha256:" + hashlib.sha256(data).hexdigest() == digest  # content-addressed
+    return data
+
+
+@pytest.fixture(scope="module")
+def echo_image(echo_dist: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    out = tmp_path_factory.mktemp("image")
+    built = subprocess.run(
+        [sys.executable, "-m", "build.image", "--dist", str(echo_dist)],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert built.returncode == 0, built.stderr
+    assert "ENTRYPOINT /bootstrap only" in built.stdout
+    shutil.move(echo_dist / "image.oci.tar", out / "image.oci.tar")
+    return out / "image.oci.tar"
+
+
+def test_the_image_holds_only_bootstrap_as_its_entrypoint(
+    echo_image: Path, echo_dist: Path
+) -> None:
+    with tarfile.open(echo_image) as archive:
+        assert json.loads(archive.extractfile("oci-layout").read()) == {  # type: ignore[union-attr]
+            "imageLayoutVersion": "1.0.0"
+        }
+        index = json.loads(archive.extractfile("index.json").read())  # type: ignore[union-attr]
+        (entry,) = index["manifests"]
+        manifest = json.loads(oci_blob(archive, entry["digest"]))
+        config = json.loads(oci_blob(archive, manifest["config"]["digest"]))
+        (layer,) = manifest["layers"]
+        layer_tar = gzip.decompress(oci_blob(archive, layer["digest"]))
+    assert config["config"] == {"Entrypoint": ["/bootstrap"]}  # no Cmd, Env, shell
+    assert (config["os"], config["architecture"]) == ("linux", "amd64")
+    assert config["rootfs"]["diff_ids"] == ["sha256:" + hashlib.sha256(layer_tar).hexdigest()]
+    with tarfile.open(fileobj=io.BytesIO(layer_tar)) as files:
+        (only,) = files.getmembers()
+        assert (only.name, only.mode, only.uid, only.mtime) == ("bootstrap", 0o755, 0, 0)
+        assert files.extractfile(only).read() == (echo_dist / "bootstrap").read_bytes()  # type: ignore[union-attr]
+
+
+def test_the_image_rebuilds_to_the_same_digest(echo_image: Path, echo_dist: Path) -> None:
+    again = make_image(echo_dist / "bootstrap")
+    assert again.archive == echo_image.read_bytes()
+    with tarfile.open(echo_image) as archive:
+        index = json.loads(archive.extractfile("index.json").read())  # type: ignore[union-attr]
+    assert again.manifest_digest == index["manifests"][0]["digest"]
+
+
+@pytest.mark.skipif(not IS_ROOT, reason=NOT_ROOT_REASON)
+def test_the_images_layer_answers_the_echo_in_an_empty_root(
+    echo_image: Path, tmp_path: Path
+) -> None:
+    """Containers cannot start on this VM (crun/runc: setrlimit RLIMIT_NPROC refused), so
+    the layer is unpacked into an empty root and its ENTRYPOINT run under the emulator."""
+    root = tmp_path / "root"
+    root.mkdir()
+    with tarfile.open(echo_image) as archive:
+        index = json.loads(archive.extractfile("index.json").read())  # type: ignore[union-attr]
+        manifest = json.loads(oci_blob(archive, index["manifests"][0]["digest"]))
+        config = json.loads(oci_blob(archive, manifest["config"]["digest"]))
+        layer = gzip.decompress(oci_blob(archive, manifest["layers"][0]["digest"]))
+    with tarfile.open(fileobj=io.BytesIO(layer)) as files:
+        # Unpacked by hand: Debian 12's Python has no tarfile extraction filters.
+        (only,) = files.getmembers()
+        assert only.isfile() and "/" not in only.name
+        unpacked = root / only.name
+        unpacked.write_bytes(files.extractfile(only).read())  # type: ignore[union-attr]
+        unpacked.chmod(only.mode)
+    assert config["config"]["Entrypoint"] == [f"/{only.name}"]
+    for name in ("tmp", "proc", "dev"):
+        (root / name).mkdir()
+    (root / "tmp").chmod(0o1777)
+    (root / "dev" / "null").touch()
+    shutil.copy(emulator_path(), root / "rie")
+    mounts = [root / "dev" / "null", root / "proc"]
+    subprocess.run(["mount", "--bind", "/dev/null", str(mounts[0])], check=True)
+    subprocess.run(["mount", "-t", "proc", "proc", str(mounts[1])], check=True)
+    try:
+        with Emulator(
+            config["config"]["Entrypoint"],
+            env=lambda_env(),
+            cwd="/",
+            launcher=[CHROOT, f"--userspec={LAMBDA_UID}", str(root)],
+            emulator="/rie",
+        ) as rie:
+            assert rie.invoke('{"text":"Hello"}') == (200, b'{"text": "Hello"}')
+    finally:
+        for target in reversed(mounts):
+            subprocess.run(["umount", "-l", str(target)], check=False)
+
+
+@pytest.mark.skipif(
+    shutil.which("skopeo") is None, reason="no skopeo to read the image (apt-get install skopeo)"
+)
+def test_skopeo_reads_the_image_as_written(echo_image: Path) -> None:
+    inspected = subprocess.run(
+        ["skopeo", "inspect", f"oci-archive:{echo_image}"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
+    )
+    seen = json.loads(inspected.stdout)
+    assert (seen["Architecture"], seen["Os"], len(seen["Layers"])) == ("amd64", "linux", 1)
+    with tarfile.open(echo_image) as archive:
+        index = json.loads(archive.extractfile("index.json").read())  # type: ignore[union-attr]
+    assert seen["Digest"] == index["manifests"][0]["digest"]

@@ -22,6 +22,7 @@ import struct
 import subprocess
 import sys
 import time
+import urllib.parse
 import urllib.request
 import zipfile
 from collections.abc import Iterator
@@ -34,7 +35,7 @@ import botocore.exceptions
 import pytest
 from botocore.awsrequest import AWSResponse
 
-from build import deploy, remote_invoke
+from build import deploy, execution_role, remote_invoke
 from build.aws_errors import DeployError, explain, with_retries
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -45,7 +46,8 @@ KEY_ID = "AKIASTATICLAMBDA7Q2X"
 SECRET = "sEcReT/staticlambda+Zq8vN3wPk5"
 TOKEN = "ToKeN-staticlambda-Wx3kL9mRt2"
 X86_64, ARM64 = 0x3E, 0xB7
-BASIC_POLICY = "arn:aws:iam::aws:policy/service-role/AWSLambdaBasicExecutionRole"
+ADMIN_POLICY = "arn:aws:iam::aws:policy/AdministratorAccess"
+LOG_GROUP = f"arn:aws:logs:{REGION}:{ACCOUNT}:log-group:/aws/lambda/hello"
 
 
 # --- the moto server ---------------------------------------------------------------------
@@ -139,12 +141,12 @@ def client(service: str) -> Any:
     return boto3.session.Session(region_name=REGION).client(service)
 
 
-def make_role(name: str = "exec") -> str:
-    trust = deploy.LAMBDA_TRUST_POLICY
+def make_role(name: str = "exec", trust: dict[str, Any] | None = None, **options: Any) -> str:
+    trust = trust or execution_role.LAMBDA_TRUST_POLICY
     return str(
-        client("iam").create_role(RoleName=name, AssumeRolePolicyDocument=json.dumps(trust))[
-            "Role"
-        ]["Arn"]
+        client("iam").create_role(
+            RoleName=name, AssumeRolePolicyDocument=json.dumps(trust), **options
+        )["Role"]["Arn"]
     )
 
 
@@ -529,40 +531,257 @@ def test_create_role_is_least_privilege_and_waits_for_propagation(
     assert len(result.sleeps) == 2 and result.out.count("cannot be assumed") == 2
     iam = client("iam")
     role = iam.get_role(RoleName="staticlambda-hello")["Role"]
-    assert role["AssumeRolePolicyDocument"] == deploy.LAMBDA_TRUST_POLICY
-    attached = iam.list_attached_role_policies(RoleName="staticlambda-hello")["AttachedPolicies"]
-    assert [p["PolicyArn"] for p in attached] == [BASIC_POLICY]
-    assert iam.list_role_policies(RoleName="staticlambda-hello")["PolicyNames"] == []
+    assert role["AssumeRolePolicyDocument"] == execution_role.LAMBDA_TRUST_POLICY
+    assert "PermissionsBoundary" not in role
+    assert iam.list_role_tags(RoleName="staticlambda-hello")["Tags"] == [
+        {"Key": "staticlambda:created-for", "Value": "hello"}
+    ]
+    # No managed policy: AWSLambdaBasicExecutionRole would let it write any log group.
+    assert iam.list_attached_role_policies(RoleName="staticlambda-hello")["AttachedPolicies"] == []
+    assert iam.list_role_policies(RoleName="staticlambda-hello")["PolicyNames"] == [
+        "staticlambda-logs"
+    ]
+    policy = iam.get_role_policy(RoleName="staticlambda-hello", PolicyName="staticlambda-logs")
+    assert policy["PolicyDocument"]["Statement"] == [
+        {
+            "Sid": "ItsOwnLogGroupOnly",
+            "Effect": "Allow",
+            "Action": ["logs:CreateLogGroup", "logs:CreateLogStream", "logs:PutLogEvents"],
+            "Resource": [LOG_GROUP, f"{LOG_GROUP}:*"],
+        }
+    ]
     assert configuration()["Role"] == role["Arn"]
+    assert f"created role {role['Arn']}: trusts lambda.amazonaws.com, inline policy " in result.out
 
 
-def test_create_role_reuses_its_role_and_says_when_it_holds_more(
+def test_the_plan_says_what_the_role_will_hold_and_the_boundary_is_set(
     aws: MotoServer, tmp_path: Path
 ) -> None:
-    make_role("staticlambda-hello")
-    admin = "arn:aws:iam::aws:policy/AdministratorAccess"
-    client("iam").attach_role_policy(RoleName="staticlambda-hello", PolicyArn=admin)
-    result = run_deploy("--function", "hello", "--create-role", zip_path=make_zip(tmp_path))
-    assert result.code == 0, result.err
-    assert "reusing role arn:aws:iam::123456789012:role/staticlambda-hello" in result.out
-    assert f"deploy: warning: role staticlambda-hello holds more than {BASIC_POLICY}: {admin}" in (
-        result.err
+    boundary = client("iam").create_policy(
+        PolicyName="developer-boundary",
+        PolicyDocument=json.dumps(
+            {
+                "Version": "2012-10-17",
+                "Statement": [{"Effect": "Allow", "Action": "logs:*", "Resource": "*"}],
+            }
+        ),
+    )["Policy"]["Arn"]
+    args = ("--function", "hello", "--create-role", "--permissions-boundary", boundary)
+    planned = (
+        "role staticlambda-hello (new: trusts lambda.amazonaws.com only, tag "
+        "staticlambda:created-for=hello, inline policy staticlambda-logs allowing "
+        "logs:CreateLogGroup, logs:CreateLogStream, logs:PutLogEvents on "
+        f"arn:aws:logs:{REGION}:<account>:log-group:/aws/lambda/hello and "
+        f"arn:aws:logs:{REGION}:<account>:log-group:/aws/lambda/hello:* only, "
+        f"no managed policy, permissions boundary {boundary})"
     )
-    trusts_ec2 = {**deploy.LAMBDA_TRUST_POLICY}
-    trusts_ec2["Statement"] = [
-        {**trusts_ec2["Statement"][0], "Principal": {"Service": "ec2.amazonaws.com"}}
+    dry = run_deploy(*args, "--dry-run", zip_path=make_zip(tmp_path))
+    assert dry.code == 0, dry.err
+    assert f"hello does not exist in {REGION}: would create it: {planned}" in dry.out
+    assert [r["RoleName"] for r in client("iam").list_roles()["Roles"]] == []
+
+    result = run_deploy(*args, zip_path=make_zip(tmp_path))
+    assert result.code == 0, result.err
+    assert f"create it: {planned}" in result.out
+    role = client("iam").get_role(RoleName="staticlambda-hello")["Role"]
+    assert role["PermissionsBoundary"] == {
+        "PermissionsBoundaryType": "PermissionsBoundaryPolicy",
+        "PermissionsBoundaryArn": boundary,
+    }
+    (created,) = [line for line in result.out.splitlines() if "created role" in line]
+    assert created.endswith(f", permissions boundary {boundary}")
+
+
+def test_create_role_reuses_the_role_it_made_for_the_function_as_it_is(
+    aws: MotoServer, tmp_path: Path
+) -> None:
+    assert run_deploy("--function", "hello", "--create-role", zip_path=make_zip(tmp_path)).code == 0
+    client("lambda").delete_function(FunctionName="hello")
+    result = run_deploy(
+        "--function", "hello", "--create-role", "--debug", zip_path=make_zip(tmp_path)
+    )
+    assert result.code == 0, result.err
+    arn = f"arn:aws:iam::{ACCOUNT}:role/staticlambda-hello"
+    assert f"create it: role {arn} (made by staticlambda for hello: reused as it is)" in result.out
+    iam_calls = {line.split()[2] for line in result.err.splitlines() if "debug: iam." in line}
+    assert iam_calls == {
+        "iam.GetRole",
+        "iam.ListRoleTags",
+        "iam.ListAttachedRolePolicies",
+        "iam.ListRolePolicies",
+        "iam.GetRolePolicy",
+    }
+
+
+def test_create_role_refuses_an_admin_role_of_its_name_and_changes_nothing(
+    aws: MotoServer, tmp_path: Path
+) -> None:
+    # Planted by someone else: trusts another account, holds AdministratorAccess and *:*.
+    iam = client("iam")
+    other_account = {"AWS": "arn:aws:iam::999999999999:root"}
+    make_role(
+        "staticlambda-hello",
+        {
+            "Version": "2012-10-17",
+            "Statement": [
+                {"Effect": "Allow", "Principal": other_account, "Action": "sts:AssumeRole"}
+            ],
+        },
+    )
+    iam.attach_role_policy(RoleName="staticlambda-hello", PolicyArn=ADMIN_POLICY)
+    everything = {
+        "Version": "2012-10-17",
+        "Statement": [{"Effect": "Allow", "Action": "*", "Resource": "*"}],
+    }
+    iam.put_role_policy(
+        RoleName="staticlambda-hello", PolicyName="all", PolicyDocument=json.dumps(everything)
+    )
+    for extra in (["--dry-run"], ["--debug"]):
+        result = run_deploy(
+            "--function", "hello", "--create-role", *extra, zip_path=make_zip(tmp_path)
+        )
+        assert result.code == 1
+        error = [line for line in result.err.splitlines() if "error" in line]
+        assert error == [
+            "deploy: error: role staticlambda-hello exists and will not be used for hello: "
+            "no tag staticlambda:created-for (staticlambda did not make it); "
+            'trusts {"AWS": "arn:aws:iam::999999999999:root"}, not lambda.amazonaws.com '
+            "alone; managed policies attached (AdministratorAccess); inline policies not "
+            "staticlambda's (all); no inline policy staticlambda-logs. Use --role-name NAME, "
+            "delete the role, or pass ROLE=<its ARN>"
+        ]
+        writes = [
+            w
+            for w in ("CreateRole", "AttachRolePolicy", "PutRolePolicy", "TagRole")
+            if f"iam.{w} " in result.err
+        ]
+        assert writes == []
+    assert client("lambda").list_functions()["Functions"] == []
+    attached = iam.list_attached_role_policies(RoleName="staticlambda-hello")["AttachedPolicies"]
+    assert [p["PolicyArn"] for p in attached] == [ADMIN_POLICY]
+    assert iam.list_role_policies(RoleName="staticlambda-hello")["PolicyNames"] == ["all"]
+    assert iam.list_role_tags(RoleName="staticlambda-hello")["Tags"] == []
+
+    # A forged tag does not make it ours: everything else is still wrong.
+    iam.tag_role(
+        RoleName="staticlambda-hello", Tags=[{"Key": "staticlambda:created-for", "Value": "hello"}]
+    )
+    result = run_deploy("--function", "hello", "--create-role", zip_path=make_zip(tmp_path))
+    assert result.code == 1 and "AdministratorAccess" in result.err
+    assert "no tag" not in result.err
+    assert client("lambda").list_functions()["Functions"] == []
+
+
+LAMBDA_ALLOW = {
+    "Effect": "Allow",
+    "Principal": {"Service": "lambda.amazonaws.com"},
+    "Action": "sts:AssumeRole",
+}
+
+
+@pytest.mark.parametrize(
+    ("statements", "problem"),
+    [
+        (
+            [{**LAMBDA_ALLOW, "Effect": "Deny"}],
+            "trust statement is Deny, not Allow",
+        ),
+        (
+            [LAMBDA_ALLOW, {**LAMBDA_ALLOW, "Principal": {"AWS": "999999999999"}}],
+            "trust policy has 2 statements, not one Allow for Lambda",
+        ),
+        (
+            [
+                {
+                    **LAMBDA_ALLOW,
+                    "Principal": {"Service": ["lambda.amazonaws.com", "ec2.amazonaws.com"]},
+                }
+            ],
+            'trusts {"Service": ["lambda.amazonaws.com", "ec2.amazonaws.com"]}, '
+            "not lambda.amazonaws.com alone",
+        ),
+    ],
+    ids=["deny-lambda", "and-another-account", "and-ec2"],
+)
+def test_create_role_refuses_its_own_role_whose_trust_was_changed(
+    aws: MotoServer, tmp_path: Path, statements: list[dict[str, Any]], problem: str
+) -> None:
+    # The role as this deploy makes it, tag and policy right: only the trust is wrong.
+    assert run_deploy("--function", "hello", "--create-role", zip_path=make_zip(tmp_path)).code == 0
+    client("lambda").delete_function(FunctionName="hello")
+    iam = client("iam")
+    trust = {"Version": "2012-10-17", "Statement": statements}
+    iam.update_assume_role_policy(RoleName="staticlambda-hello", PolicyDocument=json.dumps(trust))
+    result = run_deploy("--function", "hello", "--create-role", zip_path=make_zip(tmp_path))
+    assert result.code == 1
+    assert result.err == (
+        f"deploy: error: role staticlambda-hello exists and will not be used for hello: "
+        f"{problem}. Use --role-name NAME, delete the role, or pass ROLE=<its ARN>\n"
+    )
+    assert client("lambda").list_functions()["Functions"] == []
+    assert iam.list_attached_role_policies(RoleName="staticlambda-hello")["AttachedPolicies"] == []
+    assert iam.list_role_policies(RoleName="staticlambda-hello")["PolicyNames"] == [
+        "staticlambda-logs"
     ]
-    client("iam").create_role(RoleName="ec2-role", AssumeRolePolicyDocument=json.dumps(trusts_ec2))
+
+
+def test_create_role_refuses_a_role_it_made_for_another_function_or_region(
+    aws: MotoServer, tmp_path: Path
+) -> None:
+    assert run_deploy("--function", "hello", "--create-role", zip_path=make_zip(tmp_path)).code == 0
     result = run_deploy(
         "--function",
         "other",
         "--create-role",
         "--role-name",
-        "ec2-role",
+        "staticlambda-hello",
         zip_path=make_zip(tmp_path),
     )
     assert result.code == 1
-    assert "role ec2-role exists but does not trust lambda.amazonaws.com" in result.err
+    assert "made for function hello, not other" in result.err
+    # The same name in another region: the policy names the first region's log group.
+    result = run_deploy(
+        "--function", "hello", "--create-role", "--region", "eu-west-1", zip_path=make_zip(tmp_path)
+    )
+    assert result.code == 1
+    assert (
+        f"staticlambda-logs is not the policy for arn:aws:logs:eu-west-1:{ACCOUNT}:"
+        "log-group:/aws/lambda/hello" in result.err
+    )
+
+
+def test_long_function_names_get_roles_of_their_own(aws: MotoServer, tmp_path: Path) -> None:
+    # 60 characters each, alike for the first 59: cut to 64 with the prefix, they would meet.
+    names = ["orders-" + "x" * 52 + "a", "orders-" + "x" * 52 + "b"]
+    roles = []
+    for name in names:
+        result = run_deploy("--function", name, "--create-role", zip_path=make_zip(tmp_path))
+        assert result.code == 0, result.err
+        roles.append(configuration(name)["Role"].rsplit("/", 1)[1])
+    assert roles[0] != roles[1]
+    assert all(len(role) == 64 and role.startswith("staticlambda-orders-xxx") for role in roles)
+    for name, role in zip(names, roles):
+        document = client("iam").get_role_policy(RoleName=role, PolicyName="staticlambda-logs")
+        resources = document["PolicyDocument"]["Statement"][0]["Resource"]
+        assert resources[0].endswith(f":log-group:/aws/lambda/{name}")
+
+
+def test_a_qualified_arn_is_planned_with_the_functions_own_role(
+    aws: MotoServer, tmp_path: Path
+) -> None:
+    for function in ("billing", "search"):
+        arn = f"arn:aws:lambda:{REGION}:{ACCOUNT}:function:{function}:prod"
+        result = run_deploy(
+            "--function", arn, "--create-role", "--dry-run", zip_path=make_zip(tmp_path)
+        )
+        assert result.code == 0, result.err
+        assert (
+            f"role staticlambda-{function} (new: trusts lambda.amazonaws.com only, tag "
+            f"staticlambda:created-for={function}, " in result.out
+        )
+        assert f"on arn:aws:logs:{REGION}:{ACCOUNT}:log-group:/aws/lambda/{function} and" in (
+            result.out
+        )
 
 
 def test_a_given_role_lambda_cannot_assume_is_not_retried(aws: MotoServer, tmp_path: Path) -> None:
@@ -723,6 +942,20 @@ def test_zip_missing(aws: MotoServer, tmp_path: Path) -> None:
             ["--function", "f", "--role", f"arn:aws:iam::{ACCOUNT}:role/r", "--create-role"],
             "not both",
         ),
+        (["--function", "my function"], "FUNCTION must be a function name"),
+        (
+            ["--function", f"arn:aws:lambda:eu-west-1:{ACCOUNT}:function:f", "--dry-run"],
+            f"FUNCTION is in eu-west-1, but the region is {REGION}: pass REGION=eu-west-1",
+        ),
+        (
+            ["--function", "f", "--create-role", "--permissions-boundary", "admin"],
+            "PERMISSIONS_BOUNDARY must be an IAM policy ARN",
+        ),
+        (
+            ["--function", "f", "--permissions-boundary", f"arn:aws:iam::{ACCOUNT}:policy/b"],
+            "PERMISSIONS_BOUNDARY is for the role CREATE_ROLE=1 (--create-role) makes",
+        ),
+        (["--function", "f", "--create-role", "--role-name", "a/b"], "not an IAM role name"),
     ],
 )
 def test_usage_errors(aws: MotoServer, tmp_path: Path, args: list[str], message: str) -> None:
@@ -812,6 +1045,32 @@ def test_no_secret_in_any_output(
     for result in [*outputs, leaky]:
         assert_no_secret(result.out, result.err)
     assert [r.code for r in outputs] == [0, 0, 0, 2, 0]
+
+
+def test_encoded_secrets_are_masked_in_what_remote_invoke_prints(
+    aws: MotoServer, hooks: list[tuple[str, Hook]]
+) -> None:
+    # A function that echoes its environment back, in the forms programs write it.
+    escaped = json.dumps({"secret": SECRET}).replace("/", "\\/")
+    url = "https://example.test/cb?" + urllib.parse.urlencode({"key": KEY_ID, "token": TOKEN})
+    basic = base64.b64encode(f"deploy:{SECRET}".encode()).decode()
+    payload = json.dumps({"env": escaped, "url": url, "hex": TOKEN.encode().hex()})
+    log = f"START RequestId: 1\nAuthorization: Basic {basic}\nEND RequestId: 1\n"
+    answer = {
+        "StatusCode": 200,
+        "LogResult": base64.b64encode(log.encode()).decode(),
+        "Payload": io.BytesIO(payload.encode()),
+    }
+    hooks.append(("before-call.lambda.Invoke", answer_instead(answer, 200, times=1)))
+    result = run_invoke("--function", "hello")
+    assert result.code == 0, result.err
+    shown = json.loads(result.out)
+    assert json.loads(shown["env"]) == {"secret": "****"}
+    assert shown["url"] == "https://example.test/cb?key=****&token=****"
+    assert shown["hex"] == "****"
+    (line,) = [x for x in result.err.splitlines() if x.startswith("Authorization: Basic ")]
+    assert "****" in line and basic not in line
+    assert_no_secret(result.out, result.err)
 
 
 def test_as_a_module_with_debug_prints_no_secret(aws: MotoServer, tmp_path: Path) -> None:
@@ -920,6 +1179,7 @@ def test_make_passes_only_the_variables_given() -> None:
             "MEMORY",
             "TIMEOUT",
             "CREATE_ROLE",
+            "PERMISSIONS_BOUNDARY",
             "DRY_RUN",
             "MAKEFLAGS",
             "MFLAGS",
