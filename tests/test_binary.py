@@ -149,6 +149,7 @@ def test_the_same_inputs_build_the_same_bootstrap(echo_dist: Path, tmp_path: Pat
             str(again),
         ],
         cwd=ROOT,
+        env={**os.environ, "PYTHONHASHSEED": "0"},  # as python -m build.pipeline sets it
         capture_output=True,
         text=True,
         check=False,
