@@ -163,7 +163,7 @@ def test_tree_memory_reads_a_real_child_process() -> None:
 
 
 def test_extraction_dirs_are_found_from_a_process_running_in_one(tmp_path: Path) -> None:
-    unpacked = tmp_path / "_MEI12345"
+    unpacked = tmp_path / "staticx-12345"
     unpacked.mkdir()
     program = unpacked / "sleeper"
     program.write_bytes(Path("/bin/sleep").read_bytes())
@@ -177,6 +177,32 @@ def test_extraction_dirs_are_found_from_a_process_running_in_one(tmp_path: Path)
     finally:
         child.kill()
         child.wait()
+
+
+def test_a_memory_cgroup_counts_what_the_wrapped_program_allocates(tmp_path: Path) -> None:
+    why_not = bench.MemoryCgroup.unavailable()
+    if why_not is not None:
+        pytest.skip(why_not)
+    group = bench.MemoryCgroup("test")
+    try:
+        ran = subprocess.run(
+            group.wrap(
+                [
+                    sys.executable,
+                    "-c",
+                    "b = bytearray(64 << 20); print(open('/proc/self/cgroup').read())",
+                ]
+            ),
+            capture_output=True,
+            text=True,
+            check=True,
+        )
+        assert group.path.name in ran.stdout  # it ran inside the cgroup
+        peak = group.peak_mb()
+        assert peak is not None and 64 <= peak < 200, peak
+    finally:
+        group.remove()
+    assert not group.path.exists()
 
 
 def test_runtime_env_drops_what_only_one_candidate_would_be_told() -> None:
