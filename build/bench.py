@@ -1127,6 +1127,14 @@ def main(argv: list[str] | None = None) -> int:
         metavar="N",
         help=f"cold starts of each inside a {LAMBDA_MEMORY_MB} MB memory cgroup (root; 0: none)",
     )
+    parser.add_argument(
+        "--tmpdir",
+        help="where the runtimes' TMPDIRs (and the logs) are made (default: the system's, "
+        "/tmp); e.g. a tmpfs, to see what a faster /tmp would change",
+    )
+    parser.add_argument(
+        "--no-echo", dest="echo", action="store_false", help="only the real function (--real)"
+    )
     parser.add_argument("--json", help="also write every sample to this file")
     args = parser.parse_args(argv)
     if args.cold < 1 or args.warm < 0 or args.breakdown < 0 or args.limited < 0:
@@ -1137,50 +1145,53 @@ def main(argv: list[str] | None = None) -> int:
     record: dict[str, Any] = {"machine": machine()}
     lines: list[str] = []
     try:
-        build_s = run_build(args.handler, bootstrap.parent) if args.build else None
-        if not bootstrap.is_file():
+        build_s = run_build(args.handler, bootstrap.parent) if args.echo and args.build else None
+        if args.echo and not bootstrap.is_file():
             print(f"bench: {bootstrap} does not exist: run `make build` first", file=sys.stderr)
             return 1
         env = runtime_env(os.environ)
-        with tempfile.TemporaryDirectory(prefix="bench-") as tmp:
-            table_lines, results = bench_function(
-                echo, bootstrap, args, env, Path(tmp), ECHO_TARGETS, build_s
-            )
-            a_description = results["A"].candidate.description
+        with tempfile.TemporaryDirectory(prefix="bench-", dir=args.tmpdir) as tmp:
             lines += [
-                f"## staticlambda bench: {args.handler}, A {a_description} vs "
-                f"B {results['B'].candidate.description}",
+                f"## staticlambda bench: A static bootstrap vs B awslambdaric "
+                f"{awslambdaric_version()}",
                 "",
                 *(f"- {k}: {v}" for k, v in record["machine"].items()),
-                f"- load average before: {os.getloadavg()[0]:.2f} ({os.cpu_count()} cores)",
+                f"- the runtimes' TMPDIRs: under {tmp}",
                 f"- cold starts alternate A B, {args.cold} each; warm invokes alternate A B, "
                 f"{args.warm} each, one keep-alive connection per candidate",
-                "",
-                *table_lines,
             ]
-            record["echo"] = {"results": {k: asdict(r) for k, r in results.items()}}
-            split = (
-                breakdown(bootstrap, args.handler, args.breakdown, args.importtime, env, Path(tmp))
-                if args.breakdown
-                else None
-            )
-            if split is not None:
-                lines += ["", *breakdown_lines(split, results["A"], args.handler)]
-                record["echo"]["breakdown"] = asdict(split)
+            if args.echo:
+                lines += ["", f"### {args.handler}"]
+                lines += [f"- load average before: {os.getloadavg()[0]:.2f}", ""]
+                table_lines, results = bench_function(
+                    echo, bootstrap, args, env, Path(tmp), ECHO_TARGETS, build_s
+                )
+                lines += table_lines
+                record["echo"] = {"results": {k: asdict(r) for k, r in results.items()}}
+                split = (
+                    breakdown(
+                        bootstrap, args.handler, args.breakdown, args.importtime, env, Path(tmp)
+                    )
+                    if args.breakdown
+                    else None
+                )
+                if split is not None:
+                    lines += ["", *breakdown_lines(split, results["A"], args.handler)]
+                    record["echo"]["breakdown"] = asdict(split)
             if args.real:
                 real_dist = BENCH_CACHE / "real-dist"
                 real_build_s = run_build(real.handler, real_dist, real.requirements)
-                table_lines, results = bench_function(
-                    real, real_dist / "bootstrap", args, env, Path(tmp), REAL_TARGETS, real_build_s
-                )
                 lines += [
                     "",
-                    f"## the real function: {real.handler} ({REAL_REQUIREMENTS.name}), "
+                    f"### the real function: {real.handler} ({REAL_REQUIREMENTS.name}), "
                     f"the same requirements for both, an API Gateway HTTP event",
                     f"- load average before: {os.getloadavg()[0]:.2f}",
                     "",
-                    *table_lines,
                 ]
+                table_lines, results = bench_function(
+                    real, real_dist / "bootstrap", args, env, Path(tmp), REAL_TARGETS, real_build_s
+                )
+                lines += table_lines
                 record["real"] = {"results": {k: asdict(r) for k, r in results.items()}}
     except (BuildError, EmulatorError, BenchError) as e:
         print(f"bench: {e}", file=sys.stderr)
