@@ -672,7 +672,8 @@ def measure_limited(
                 session.start()
                 inits[c.label].append(session.cold().init_ms)
             except (BenchError, EmulatorError) as e:
-                results[c.label].limited_note = f"failed in {LAMBDA_MEMORY_MB} MB: {e}"[:200]
+                said = " ".join(str(e).split())[:80]  # one table cell
+                results[c.label].limited_note = f"failed in {LAMBDA_MEMORY_MB} MB: {said}"
             finally:
                 session.stop()
                 group.remove()
