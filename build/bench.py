@@ -749,7 +749,7 @@ def median_phases(runs: Sequence[list[tuple[str, float]]]) -> list[tuple[str, fl
 
 
 def add_python_option(program: Path, option: str) -> None:
-    """Give a built onefile program's Python one more option, as PyInstaller's
+    """Give a built program's Python one more option, as PyInstaller's
     `--python-option` would have: an entry of type "o" appended to the table of
     contents of its archive, which on Linux is the ELF section `pydata`."""
 
