@@ -242,6 +242,8 @@ def test_a_short_bench_prints_both_columns_and_the_breakdown(
             "--breakdown",
             "1",
             "--no-importtime",
+            "--limited",
+            "1",
             "--bootstrap",
             str(echo_bootstrap),
             "--json",
@@ -255,6 +257,14 @@ def test_a_short_bench_prints_both_columns_and_the_breakdown(
     cells = [c.strip() for c in init_row.strip("|").split("|")]
     assert float(cells[1]) > 0 and float(cells[2]) > 0 and cells[3].endswith("x")
     assert "peak memory" in printed and "zip, MB" in printed
+    rows = {line.split("|")[1].strip(): line for line in printed.splitlines() if "|" in line}
+    # One copy of the program per cold start, in the runtime's own TMPDIR; B writes none.
+    written = [c.strip() for c in rows["written to /tmp per cold start, MB"].split("|")[2:4]]
+    assert float(written[0]) > 10 and float(written[1]) == 0, written
+    if bench.MemoryCgroup.unavailable() is None:
+        peak = rows[next(k for k in rows if k.startswith("peak of the runtime's memory cgroup"))]
+        assert float(peak.split("|")[2]) > 0, peak
+        assert any(k.startswith("INIT inside a 128 MB memory cgroup") for k in rows)
     if "strace is not installed" not in printed:
         assert "Where A's cold start goes" in printed
     assert out.is_file()
