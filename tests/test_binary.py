@@ -23,6 +23,7 @@ from pathlib import Path
 import pytest
 
 from build.rie import Emulator, emulator_path, free_port
+from runtime.inittrace import PROGRAM_STAGE, STATICX_STAGE
 
 ROOT = Path(__file__).resolve().parent.parent
 USERFUNC = ROOT / "tests" / "fixtures" / "userfunc"
@@ -264,6 +265,36 @@ def test_killed_bootstraps_do_not_fill_tmp(echo_dist: Path, tmp_path: Path) -> N
     assert not killed & now, "the stale extraction directory was not swept"
     assert len(now) == 2
     assert "staticx-someone-elses" in now
+
+
+def test_init_trace_names_the_two_processes(echo_dist: Path, tmp_path: Path) -> None:
+    ran = subprocess.run(
+        [str(echo_dist / "bootstrap")],
+        env=lambda_env(
+            TMPDIR=str(tmp_path),
+            AWS_LAMBDA_RUNTIME_API="127.0.0.1:1",
+            STATICLAMBDA_INIT_TRACE="1",
+        ),
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    phases = [
+        line.split(" ms  ", 1)[1].split("  (from", 1)[0]
+        for line in ran.stderr.splitlines()
+        if line.startswith("staticlambda init:") and "(from +" in line
+    ]
+    # staticx's loader, then the program (PyInstaller's bootloader and Python in
+    # one process): no PyInstaller parent unpacking a second copy.
+    assert phases == [
+        STATICX_STAGE,
+        PROGRAM_STAGE,
+        "bootstrap: CA bundle, sweep of old extractions",
+        "imports: the runtime, httpx",
+        "Runtime API client",
+        "handler import: handlers.echo.handler",
+    ], ran.stderr
+    assert list(tmp_path.iterdir()) == []  # the loader removed its copy when it ended
 
 
 @pytest.mark.skipif(not IS_ROOT, reason=NOT_ROOT_REASON)
