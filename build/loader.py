@@ -5,10 +5,10 @@ stay resident while it unpacks), copies each file through one malloc() of the
 whole file, and says `tar_extract_all() failed: Invalid argument` when /tmp is
 full. build/patches/staticx-0.14.2-streaming-loader.patch fixes the three
 (measured for the echo bootstrap: the loader's VmHWM 29.5 MB with staticx's own,
-0.36 MB with this one; README, "What the binary brings with it"). It is applied to staticx's sdist, pinned here by version and sha256,
-and built with Debian's musl-gcc and scons (~2 s), as staticx's own release
-builds are; the result is cached in .cache/loader/ by the patch's and the
-sdist's hashes.
+0.36 MB with this one; README, "What the binary brings with it"). It is applied
+to staticx's sdist, pinned here by version and sha256, and built with Debian's
+musl-gcc and scons (~2 s), as staticx's own release builds are; the result is
+cached in .cache/loader/ by the patch's and the sdist's hashes.
 
 Without musl-gcc or scons, and without root to install them, or without the
 sdist (offline), the build goes on with staticx's stock loader and says so in

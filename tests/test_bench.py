@@ -51,7 +51,7 @@ STRACE_LOG = """\
 
 
 INIT_TRACE_LOG = """\
-staticlambda init:    25.0 ms  staticx loader: unpack the program into /tmp/staticx-*, fork  (from +0.0 ms)
+staticlambda init:    25.0 ms  staticx loader: unpack into /tmp/staticx-*, fork  (from +0.0 ms)
 staticlambda init:     0.2 ms  handler import: handlers.echo.handler  (from +120.1 ms)
 staticlambda init:   128.1 ms  in all, to the first /next
 """
@@ -80,7 +80,7 @@ def test_split_imports_buckets_start_up_runtime_and_handler() -> None:
 
 def test_init_trace_lines_give_phase_and_milliseconds() -> None:
     assert bench.init_trace("noise\n" + INIT_TRACE_LOG) == [
-        ("staticx loader: unpack the program into /tmp/staticx-*, fork", 25.0),
+        ("staticx loader: unpack into /tmp/staticx-*, fork", 25.0),
         ("handler import: handlers.echo.handler", 0.2),
         ("in all, to the first /next", 128.1),
     ]
