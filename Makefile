@@ -154,7 +154,8 @@ remote-invoke: $(STAMP)
 	$(PY) -m build.remote_invoke $(if $(FUNCTION),--function '$(FUNCTION)') \
 	  $(if $(REGION),--region '$(REGION)') --event '$(EVENT)'
 
-# A (this bootstrap) beside B (awslambdaric) under the official emulator, with the
-# echo handler; bench.py builds $(DIST)/bootstrap and its zip first, to time the build.
+# A (this bootstrap) beside B (awslambdaric) under the official emulator: the echo
+# handler, then the real function (handlers/api.py, built with its requirements);
+# bench.py builds $(DIST)/bootstrap and its zip first, to time the build.
 bench: $(STAMP)
-	$(PY) -m build.bench --build --bootstrap '$(DIST)/bootstrap' $(BENCH_ARGS)
+	$(PY) -m build.bench --build --real --bootstrap '$(DIST)/bootstrap' $(BENCH_ARGS)

@@ -1,10 +1,11 @@
 """staticlambda's build pipeline, stage by stage:
 
     interpreter     choose a Python that staticx accepts (no RPATH/RUNPATH)
-    freeze          PyInstaller, onefile, with bootstrap.spec: runtime and handler in one program
+    freeze          PyInstaller, onedir, with bootstrap.spec: runtime and handler in one program
     runtime_imports what the runtime really imports while serving (measured, for prune)
     prune           leave out what neither the handler nor the runtime uses
-    static          staticx: that program and every library it loads, in one static file
+    static          staticx: that program's tree and every library it loads, in one static file
+    loader          staticx's loader patched to stream (build/patches/), built once per machine
     verify          `ldd` and `file` must call the result static
     package         the deterministic function.zip and its .sha256
     pipeline        the command line that runs the stages (`make build`, `make zip`)

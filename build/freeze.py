@@ -1,5 +1,5 @@
-"""Stage 1, freeze: PyInstaller (onefile) turns the runtime and the handler into
-one program, `bootstrap`, that carries its own Python.
+"""Stage 1, freeze: PyInstaller (onedir) turns the runtime and the handler into
+one program, `bootstrap`, with its own Python in `_internal/` beside it.
 
 The entry script is generated per build: it names the handler chosen at build
 time and imports its module statically, so PyInstaller's analysis collects the
@@ -122,7 +122,8 @@ def pyinstaller_args(inputs: FreezeInputs, entry: Path, runtime_imports: Path | 
 
 
 def freeze(inputs: FreezeInputs) -> Path:
-    """Returns the dynamic onefile program PyInstaller made."""
+    """Returns the executable of the onedir tree PyInstaller made
+    (workdir/dist/bootstrap/bootstrap, its `_internal/` beside it)."""
     check_handler_source(inputs)
     inputs.workdir.mkdir(parents=True, exist_ok=True)
     entry = write_entry(inputs)
@@ -132,7 +133,7 @@ def freeze(inputs: FreezeInputs) -> Path:
         cwd=inputs.workdir,
         check=False,
     )
-    program = inputs.workdir / "dist" / "bootstrap"
+    program = inputs.workdir / "dist" / "bootstrap" / "bootstrap"
     if result.returncode != 0 or not program.is_file():
         raise BuildError("PyInstaller failed (its output is above)")
     return program

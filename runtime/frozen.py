@@ -2,9 +2,10 @@
 
 The bootstrap brings its own glibc and OpenSSL (Debian's, from the build
 machine), whose compiled-in CA path does not exist on Lambda's Amazon Linux,
-nor in an empty root. And it unpacks itself into /tmp twice (staticx, then
-PyInstaller); a bootstrap killed by a timeout leaves both behind, and /tmp is
-small. Both are handled here, before the runtime starts.
+nor in an empty root. And it unpacks itself into /tmp once (staticx's loader
+unpacks the whole program, PyInstaller's onedir tree included); a bootstrap
+killed by a timeout leaves that behind, and /tmp is small. Both are handled
+here, before the runtime starts.
 """
 
 from __future__ import annotations
@@ -28,8 +29,9 @@ SYSTEM_CA_BUNDLES = (
     "/etc/ssl/cert.pem",
 )
 
-# Extraction directories, as staticx and PyInstaller name them.
-EXTRACTION_PREFIXES = ("staticx-", "_MEI")
+# Extraction directories, as staticx names them. PyInstaller's onedir program
+# unpacks nothing: its _MEIPASS is the `_internal/` inside staticx's directory.
+EXTRACTION_PREFIXES = ("staticx-",)
 # A bootstrap holds an exclusive lock on this file in each of its extraction
 # directories for as long as it lives; the kernel drops the lock when the
 # process dies, however it dies. A free lock is proof the owner is gone.
@@ -54,9 +56,6 @@ def configure_ca_bundle(environ: MutableMapping[str, str]) -> None:
 
 def own_extraction_dirs(environ: MutableMapping[str, str]) -> set[str]:
     own = set()
-    meipass = getattr(sys, "_MEIPASS", None)
-    if meipass:
-        own.add(os.path.realpath(meipass))
     bundle = environ.get("STATICX_BUNDLE_DIR")
     if bundle:
         own.add(os.path.realpath(bundle))

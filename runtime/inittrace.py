@@ -2,8 +2,10 @@
 how long each phase took, from the start of the first process to the first
 `/next`.
 
-The static bootstrap is three processes: staticx's loader (unpacks its archive,
-execs), PyInstaller's parent (unpacks its archive, forks the child), and Python.
+The static bootstrap is two processes: staticx's loader (unpacks its archive,
+the program's onedir tree included, into /tmp/staticx-*, forks, waits) and the
+program (PyInstaller's bootloader, which re-execs itself once to set the
+library path, then Python in the same process).
 Their start times come from /proc, on the same clock (CLOCK_BOOTTIME) as the
 marks taken inside Python, so the phases line up; /proc counts in clock ticks
 (10 ms), so the process phases are that coarse.
@@ -39,27 +41,23 @@ def parent_of(pid: int) -> int | None:
         return None
 
 
+# The phases that start with each process of the static bootstrap.
+STATICX_STAGE = "staticx loader: unpack the program into /tmp/staticx-*, fork"
+PROGRAM_STAGE = "program: PyInstaller's bootloader, its re-exec, Python start-up"
+
+
 def bootstrap_processes(environ: dict[str, str] | os._Environ[str]) -> list[tuple[str, float]]:
     """(phase that starts there, start time) for each process of this bootstrap."""
     starts = []
     me = os.getpid()
-    if getattr(sys, "frozen", False):
-        pyinstaller = parent_of(me)
-        staticx = parent_of(pyinstaller) if pyinstaller else None
-        if staticx and environ.get("STATICX_PROG_PATH"):
-            start = process_start(staticx)
-            if start is not None:
-                starts.append(("staticx loader: unpack its archive, exec", start))
-        if pyinstaller:
-            start = process_start(pyinstaller)
-            if start is not None:
-                starts.append(("PyInstaller parent: unpack its archive, fork", start))
+    if getattr(sys, "frozen", False) and environ.get("STATICX_PROG_PATH"):
+        staticx = parent_of(me)
+        start = process_start(staticx) if staticx else None
+        if start is not None:
+            starts.append((STATICX_STAGE, start))
     start = process_start(me)
     if start is not None:
-        python = "Python: interpreter start" + (
-            ", PyInstaller's bootstrap" if starts else ", imports"
-        )
-        starts.append((python, start))
+        starts.append((PROGRAM_STAGE if starts else "Python: interpreter start, imports", start))
     return starts
 
 

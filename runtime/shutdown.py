@@ -24,14 +24,14 @@ due once, to tell Lambda the extension's init is done.
 
 On SIGTERM the callbacks run, in the order they were registered, each one's
 exception logged and the next one run; then the process exits with status 0,
-which lets the static bootstrap's parents remove their extraction directories
+which lets the static bootstrap's loader remove its extraction directory
 from /tmp. Lambda allows the runtime about 500 ms for all of it.
 
-The signal may come more than once: the static bootstrap is three processes
-(staticx's loader, PyInstaller's parent, Python), and each of the first two
-passes on the signal it gets, as Lambda or an emulator may signal the whole
-group. The first SIGTERM runs the callbacks; any later one is ignored, and the
-callbacks never run twice.
+The signal may come more than once: the static bootstrap is two processes
+(staticx's loader, then the program: PyInstaller's bootloader and Python in one
+process), and the loader passes on the signal it gets, as Lambda or an
+emulator may signal the whole group. The first SIGTERM runs the callbacks; any
+later one is ignored, and the callbacks never run twice.
 """
 
 from __future__ import annotations

@@ -51,7 +51,7 @@ STRACE_LOG = """\
 
 
 INIT_TRACE_LOG = """\
-staticlambda init:    25.0 ms  staticx loader: unpack its archive, exec  (from +0.0 ms)
+staticlambda init:    25.0 ms  staticx loader: unpack into /tmp/staticx-*, fork  (from +0.0 ms)
 staticlambda init:     0.2 ms  handler import: handlers.echo.handler  (from +120.1 ms)
 staticlambda init:   128.1 ms  in all, to the first /next
 """
@@ -80,7 +80,7 @@ def test_split_imports_buckets_start_up_runtime_and_handler() -> None:
 
 def test_init_trace_lines_give_phase_and_milliseconds() -> None:
     assert bench.init_trace("noise\n" + INIT_TRACE_LOG) == [
-        ("staticx loader: unpack its archive, exec", 25.0),
+        ("staticx loader: unpack into /tmp/staticx-*, fork", 25.0),
         ("handler import: handlers.echo.handler", 0.2),
         ("in all, to the first /next", 128.1),
     ]
@@ -163,7 +163,7 @@ def test_tree_memory_reads_a_real_child_process() -> None:
 
 
 def test_extraction_dirs_are_found_from_a_process_running_in_one(tmp_path: Path) -> None:
-    unpacked = tmp_path / "_MEI12345"
+    unpacked = tmp_path / "staticx-12345"
     unpacked.mkdir()
     program = unpacked / "sleeper"
     program.write_bytes(Path("/bin/sleep").read_bytes())
@@ -177,6 +177,32 @@ def test_extraction_dirs_are_found_from_a_process_running_in_one(tmp_path: Path)
     finally:
         child.kill()
         child.wait()
+
+
+def test_a_memory_cgroup_counts_what_the_wrapped_program_allocates(tmp_path: Path) -> None:
+    why_not = bench.MemoryCgroup.unavailable()
+    if why_not is not None:
+        pytest.skip(why_not)
+    group = bench.MemoryCgroup("test")
+    try:
+        ran = subprocess.run(
+            group.wrap(
+                [
+                    sys.executable,
+                    "-c",
+                    "b = bytearray(64 << 20); print(open('/proc/self/cgroup').read())",
+                ]
+            ),
+            capture_output=True,
+            text=True,
+            check=True,
+        )
+        assert group.path.name in ran.stdout  # it ran inside the cgroup
+        peak = group.peak_mb()
+        assert peak is not None and 64 <= peak < 200, peak
+    finally:
+        group.remove()
+    assert not group.path.exists()
 
 
 def test_runtime_env_drops_what_only_one_candidate_would_be_told() -> None:
@@ -216,6 +242,8 @@ def test_a_short_bench_prints_both_columns_and_the_breakdown(
             "--breakdown",
             "1",
             "--no-importtime",
+            "--limited",
+            "1",
             "--bootstrap",
             str(echo_bootstrap),
             "--json",
@@ -229,6 +257,14 @@ def test_a_short_bench_prints_both_columns_and_the_breakdown(
     cells = [c.strip() for c in init_row.strip("|").split("|")]
     assert float(cells[1]) > 0 and float(cells[2]) > 0 and cells[3].endswith("x")
     assert "peak memory" in printed and "zip, MB" in printed
+    rows = {line.split("|")[1].strip(): line for line in printed.splitlines() if "|" in line}
+    # One copy of the program per cold start, in the runtime's own TMPDIR; B writes none.
+    written = [c.strip() for c in rows["written to /tmp per cold start, MB"].split("|")[2:4]]
+    assert float(written[0]) > 10 and float(written[1]) == 0, written
+    if bench.MemoryCgroup.unavailable() is None:
+        peak = rows[next(k for k in rows if k.startswith("peak of the runtime's memory cgroup"))]
+        assert float(peak.split("|")[2]) > 0, peak
+        assert any(k.startswith("INIT inside a 128 MB memory cgroup") for k in rows)
     if "strace is not installed" not in printed:
         assert "Where A's cold start goes" in printed
     assert out.is_file()

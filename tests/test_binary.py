@@ -31,6 +31,7 @@ import pytest
 
 from build.image import make_image
 from build.rie import Emulator, emulator_path, free_port
+from runtime.inittrace import PROGRAM_STAGE, STATICX_STAGE
 
 ROOT = Path(__file__).resolve().parent.parent
 USERFUNC = ROOT / "tests" / "fixtures" / "userfunc"
@@ -141,7 +142,29 @@ def test_zip_layout_modes_and_checksums(echo_dist: Path) -> None:
 def test_the_same_inputs_build_the_same_bootstrap(echo_dist: Path, tmp_path: Path) -> None:
     # Pinned tools, PYTHONHASHSEED=0, and staticx's archive without the build's
     # clock or user: a rebuild gives the same bytes, so the same CodeSha256.
-    again = build(tmp_path / "again")
+    # It runs in a fresh PyInstaller work folder (the pipeline's cache pointed
+    # elsewhere), so nothing PyInstaller cached from the first build is reused.
+    cache = tmp_path / "cache"
+    again = tmp_path / "again"
+    rebuilt = subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            "import sys; from pathlib import Path; import build.pipeline as p; "
+            "p.CACHE = Path(sys.argv[1]); "
+            "sys.exit(p.main(['build', '--dist', sys.argv[2]])"
+            " or p.main(['zip', '--dist', sys.argv[2]]))",
+            str(cache),
+            str(again),
+        ],
+        cwd=ROOT,
+        env={**os.environ, "PYTHONHASHSEED": "0"},  # as python -m build.pipeline sets it
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert rebuilt.returncode == 0, rebuilt.stdout + rebuilt.stderr
+    assert list(cache.glob("build/*/work")), "the rebuild did not use a fresh work folder"
     assert (again / "bootstrap").read_bytes() == (echo_dist / "bootstrap").read_bytes()
     assert (again / "function.zip.sha256").read_text() == (
         echo_dist / "function.zip.sha256"
@@ -240,14 +263,46 @@ def test_killed_bootstraps_do_not_fill_tmp(echo_dist: Path, tmp_path: Path) -> N
         assert rie.invoke("{}")[0] == 200
     # The emulator's stop SIGKILLs the runtime, as Lambda does on a timeout.
     killed = extraction_dirs(tmp)
-    assert len(killed) == 2, killed  # staticx's and PyInstaller's, left behind
-    (tmp / "_MEI-someone-elses").mkdir()  # unmarked: not ours to remove
+    # One extraction per cold start: staticx's, holding PyInstaller's onedir tree.
+    assert len(killed) == 1 and next(iter(killed)).startswith("staticx-"), killed
+    assert (tmp / next(iter(killed)) / "_internal").is_dir()
+    (tmp / "staticx-someone-elses").mkdir()  # unmarked: not ours to remove
     with Emulator([str(echo_dist / "bootstrap")], env=env, cwd=echo_dist) as rie:
         assert rie.invoke("{}")[0] == 200
         now = extraction_dirs(tmp)
-    assert not killed & now, "the stale extraction directories were not swept"
-    assert len(now) == 3
-    assert "_MEI-someone-elses" in now
+    assert not killed & now, "the stale extraction directory was not swept"
+    assert len(now) == 2
+    assert "staticx-someone-elses" in now
+
+
+def test_init_trace_names_the_two_processes(echo_dist: Path, tmp_path: Path) -> None:
+    ran = subprocess.run(
+        [str(echo_dist / "bootstrap")],
+        env=lambda_env(
+            TMPDIR=str(tmp_path),
+            AWS_LAMBDA_RUNTIME_API="127.0.0.1:1",
+            STATICLAMBDA_INIT_TRACE="1",
+        ),
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    phases = [
+        line.split(" ms  ", 1)[1].split("  (from", 1)[0]
+        for line in ran.stderr.splitlines()
+        if line.startswith("staticlambda init:") and "(from +" in line
+    ]
+    # staticx's loader, then the program (PyInstaller's bootloader and Python in
+    # one process): no PyInstaller parent unpacking a second copy.
+    assert phases == [
+        STATICX_STAGE,
+        PROGRAM_STAGE,
+        "bootstrap: CA bundle, sweep of old extractions",
+        "imports: the runtime, httpx",
+        "Runtime API client",
+        "handler import: handlers.echo.handler",
+    ], ran.stderr
+    assert list(tmp_path.iterdir()) == []  # the loader removed its copy when it ended
 
 
 @pytest.mark.skipif(not IS_ROOT, reason=NOT_ROOT_REASON)
@@ -263,12 +318,22 @@ def test_full_tmp_gives_a_short_message(echo_dist: Path, tmp_path: Path) -> None
             text=True,
             timeout=60,
         )
+        left = list(small.iterdir())
     finally:
         subprocess.run(["umount", str(small)], check=True)
-    assert ran.returncode != 0
+    assert ran.returncode == 2, ran.stderr
+    # The patched loader's one line (build/patches/): where, why, how much it
+    # needs and how much was free; not the stock `tar_extract_all() failed:
+    # Invalid argument`, nor a runtime that started and could not connect.
     said = ran.stderr.strip().splitlines()
-    assert said and len(said) <= 2, ran.stderr
-    assert "Traceback" not in ran.stderr
+    assert len(said) == 1, ran.stderr
+    needed = (echo_dist / "bootstrap").stat().st_size / 1e6
+    assert said[0].startswith(f"bootstrap: cannot unpack into {small}/staticx-"), said[0]
+    assert ": No space left on device: the program needs " in said[0]
+    figure = float(said[0].split("the program needs ")[1].split(" MB")[0])
+    assert 0.5 * needed < figure <= needed, (figure, needed)
+    assert "MB were free; free space there or point TMPDIR at a larger directory" in said[0]
+    assert left == [], "the partial extraction was left behind"
 
 
 # --- the empty root: only the binary, /tmp, /proc, /dev/null, an unprivileged user ---
