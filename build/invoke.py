@@ -5,7 +5,8 @@ Emulator, as Lambda would run it, and show what Lambda's log would show.
                            [--init-trace] [--pass-env "NAME ..."] [--credentials]
 
 The function gets Lambda's environment, not the developer's: PATH, LANG, TZ,
-TMPDIR (a fresh folder, as each Lambda sandbox has its own /tmp), the region
+TMPDIR (a fresh folder, as each Lambda sandbox has its own /tmp), LAMBDA_TASK_ROOT
+(the bootstrap's folder), the region
 from the caller's AWS_REGION / AWS_DEFAULT_REGION (both set, as Lambda sets
 both), and what the emulator adds (AWS_LAMBDA_FUNCTION_NAME, ...). No HOME, so
 no ~/.aws; no credentials unless --credentials (make: AWS_CREDENTIALS=1) passes
@@ -48,6 +49,7 @@ def function_env(
     caller: Mapping[str, str],
     timeout: str,
     tmpdir: str,
+    task_root: str,
     pass_env: list[str],
     credentials: bool,
     init_trace: bool,
@@ -61,6 +63,8 @@ def function_env(
         "AWS_REGION": region,
         "AWS_DEFAULT_REGION": region,
         "AWS_LAMBDA_FUNCTION_TIMEOUT": timeout,
+        # Lambda's code directory; powertools' Tracer, for one, is on only where it is set.
+        "LAMBDA_TASK_ROOT": task_root,
     }
     if credentials:
         missing = [n for n in CREDENTIALS[:2] if not caller.get(n)]
@@ -134,6 +138,7 @@ def main(argv: list[str] | None = None) -> int:
                 os.environ,
                 args.timeout,
                 tmpdir,
+                str(bootstrap.parent),
                 args.pass_env.split(),
                 args.credentials,
                 args.init_trace,

@@ -99,6 +99,14 @@ def fingerprint(inputs: Inputs) -> str:
     return digest.hexdigest()
 
 
+def inside(path: Path, folder: Path) -> list[str]:
+    """[path relative to folder] when path lies in it: a DIST inside SRC is not data."""
+    try:
+        return [path.resolve().relative_to(folder.resolve()).as_posix()]
+    except ValueError:
+        return []
+
+
 def clear_artefacts(dist: Path) -> None:
     for name in ARTEFACTS:
         (dist / name).unlink(missing_ok=True)
@@ -146,7 +154,9 @@ def build(
     if src is not None:
         # A syntax error stops the build here, before anything slow.
         check_syntax(src, handler_module(handler), excludes)
-        data = handler_data(src, excludes, skip=[requirements] if requirements else [])
+        data = handler_data(
+            src, [*excludes, *inside(dist, src)], skip=[requirements] if requirements else []
+        )
     for spec in add_data:
         data += extra_data(spec)
     dist.mkdir(parents=True, exist_ok=True)

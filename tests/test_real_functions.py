@@ -1,0 +1,361 @@
+"""Functions as users write them, built as a user builds them (`make zip` with
+SRC and REQUIREMENTS outside the repository), run under the official emulator;
+and the mistakes users make, each stopped at build with one line.
+
+The realistic function (tests/fixtures/realfunc, copied out of the repository
+first) is built once per session: powertools Logger + Tracer + Metrics,
+pydantic v2, FastAPI through Mangum, data files read beside the code and with
+importlib.resources, and a package of its own named `handlers`.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import zipfile
+from pathlib import Path
+
+import pytest
+
+from build.buildenv import build_env
+from build.rie import Emulator
+
+ROOT = Path(__file__).resolve().parent.parent
+REALFUNC = ROOT / "tests" / "fixtures" / "realfunc"
+# What the Makefile reads from the environment; a developer's shell must not steer the tests.
+MAKE_VARIABLES = (
+    "HANDLER SRC REQUIREMENTS EVENT EVENT_FILE FUNCTION DIST ROLE RUNTIME ARCH REGION MEMORY "
+    "TIMEOUT CREATE_ROLE DRY_RUN BENCH_ARGS ONLY_BINARY EXCLUDE ADD_DATA INIT_CHECK PASS_ENV "
+    "INIT_TRACE AWS_CREDENTIALS BUILDER AMAZON_LINUX MAKEFLAGS MFLAGS MAKELEVEL"
+).split()
+
+
+def make(
+    *args: str, cwd: Path, env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
+    """`make -C <repo> ARGS`, run from ``cwd`` as a user outside the repository would."""
+    base = {k: v for k, v in os.environ.items() if k not in MAKE_VARIABLES}
+    return subprocess.run(
+        ["make", "--no-print-directory", "-C", str(ROOT), "BUILDER=native", *args],
+        cwd=cwd,
+        env={**base, **(env or {})},
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=1800,
+    )
+
+
+def lambda_env(**extra: str) -> dict[str, str]:
+    env = {"PATH": "/usr/bin:/bin", "AWS_LAMBDA_FUNCTION_TIMEOUT": "30"}
+    env.update(extra)
+    return env
+
+
+@pytest.fixture(scope="session")
+def realfunc(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The user's folder: the function, its requirements, and dist/ (built and zipped)."""
+    home = tmp_path_factory.mktemp("user-project")
+    shutil.copytree(REALFUNC, home / "fn")
+    built = make(
+        "zip",
+        "HANDLER=app.handler",
+        f"SRC={home / 'fn'}",
+        f"REQUIREMENTS={home / 'fn' / 'requirements.txt'}",
+        f"DIST={home / 'dist'}",
+        cwd=home,
+    )
+    assert built.returncode == 0, built.stdout + built.stderr
+    (home / "build.log").write_text(built.stdout + built.stderr)
+    return home
+
+
+def invoke(home: Path, event: object, **env: str) -> tuple[int, object, str]:
+    dist = home / "dist"
+    with Emulator([str(dist / "bootstrap")], env=lambda_env(**env), cwd=dist) as rie:
+        status, body = rie.invoke(json.dumps(event))
+    return status, json.loads(body), rie.log()
+
+
+# --- the realistic function -------------------------------------------------------
+
+
+def test_the_build_says_what_it_bundled(realfunc: Path) -> None:
+    log = (realfunc / "build.log").read_text()
+    assert "data files: 2 (handlers/greeting.json, templates/hello.txt)" in log
+    assert "aws_xray_sdk" in log.split("package data:", 1)[1].splitlines()[0]
+    assert "init ok: the runtime asked for its first event" in log
+    with zipfile.ZipFile(realfunc / "dist" / "function.zip") as z:
+        assert z.namelist() == ["bootstrap"]
+
+
+def test_powertools_pydantic_data_files_and_a_user_handlers_package(realfunc: Path) -> None:
+    order = {"order": {"id": 7, "item": "O'Brien's"}}
+    status, body, log = invoke(realfunc, order, POWERTOOLS_TRACE_DISABLED="1")
+    assert status == 200, body
+    assert body == {
+        "order": {"id": 7, "item": "O'Brien's"},
+        "text": "user handlers package: O'Brien's",  # the user's `handlers`, not the tool's
+        "template": "Hello from a data file",
+        "greeting": "hi from importlib.resources",
+        "tracer_enabled": False,
+    }
+    records = [json.loads(line) for line in log.splitlines() if line.startswith("{")]
+    assert any(r.get("message") == "order received" and r["order_id"] == 7 for r in records)
+    emf = [r for r in records if "_aws" in r]
+    assert emf and emf[0]["Orders"] == [1.0]
+    status, body, _ = invoke(realfunc, {"order": {"id": "x", "item": "y"}})
+    assert (status, body) == (200, {"invalid": 1})  # pydantic v2 validated
+
+
+def test_tracer_enabled_without_a_daemon(realfunc: Path) -> None:
+    # On, as in Lambda (LAMBDA_TASK_ROOT set), with no X-Ray daemon listening:
+    # aws_xray_sdk's sampling rules (package data no hook collects) must be there.
+    status, body, _ = invoke(realfunc, {"order": {"id": 1, "item": "a"}}, LAMBDA_TASK_ROOT="/")
+    assert status == 200, body
+    assert isinstance(body, dict) and body["tracer_enabled"] is True
+
+
+def test_fastapi_through_mangum_answers_an_http_api_v2_event(realfunc: Path) -> None:
+    event = {
+        "version": "2.0",
+        "routeKey": "$default",
+        "rawPath": "/orders/42",
+        "rawQueryString": "",
+        "headers": {"host": "x.execute-api.us-east-1.amazonaws.com"},
+        "requestContext": {
+            "accountId": "123456789012",
+            "apiId": "x",
+            "domainName": "x.execute-api.us-east-1.amazonaws.com",
+            "domainPrefix": "x",
+            "http": {
+                "method": "GET",
+                "path": "/orders/42",
+                "protocol": "HTTP/1.1",
+                "sourceIp": "192.0.2.1",
+                "userAgent": "test",
+            },
+            "requestId": "r",
+            "routeKey": "$default",
+            "stage": "$default",
+            "time": "30/Nov/2026:15:00:00 +0000",
+            "timeEpoch": 1800000000000,
+        },
+        "isBase64Encoded": False,
+    }
+    status, body, _ = invoke(realfunc, event)
+    assert status == 200
+    assert isinstance(body, dict) and body["statusCode"] == 200
+    assert json.loads(body["body"]) == {"order": 42, "via": "fastapi"}
+
+
+def test_make_zip_again_zips_what_was_built(realfunc: Path) -> None:
+    # The README's step 4 names HANDLER and SRC but not REQUIREMENTS: the
+    # requirements of the build are kept, nothing is rebuilt.
+    before = (realfunc / "dist" / "bootstrap").read_bytes()
+    again = make(
+        "zip",
+        "HANDLER=app.handler",
+        f"SRC={realfunc / 'fn'}",
+        f"DIST={realfunc / 'dist'}",
+        cwd=realfunc,
+    )
+    assert again.returncode == 0, again.stderr
+    assert "zip: " in again.stdout and "as built" in again.stdout
+    assert f"REQUIREMENTS={realfunc / 'fn' / 'requirements.txt'}" in again.stdout
+    assert "==> freeze" not in again.stdout
+    assert (realfunc / "dist" / "bootstrap").read_bytes() == before
+    with zipfile.ZipFile(realfunc / "dist" / "function.zip") as z:
+        assert z.read("bootstrap") == before
+
+
+def test_the_same_requirements_reuse_their_build_environment(realfunc: Path) -> None:
+    env = build_env(realfunc / "fn" / "requirements.txt")
+    assert env.reused
+    assert ".cache/envs/" in str(env.root)
+    tool_only = {"moto", "mypy", "yaml", "boto3", "pytest"}
+    site = next((env.root / "lib").glob("python3*/site-packages"))
+    assert not tool_only & {p.name for p in site.iterdir()}
+
+
+# --- make invoke ---------------------------------------------------------------------
+
+HOSTILE = "O'Brien's \"x\" $HOME `touch PWNED` $(touch PWNED)\nline two"
+
+
+def test_make_invoke_shows_the_function_and_survives_quotes(realfunc: Path) -> None:
+    event = json.dumps({"echo": HOSTILE}, indent=1)  # newlines between tokens too
+    ran = make("invoke", f"EVENT={event}", f"DIST={realfunc / 'dist'}", cwd=realfunc)
+    assert ran.returncode == 0, ran.stderr
+    assert json.loads(ran.stdout.strip().splitlines()[-1]) == {"echo": HOSTILE}
+    assert "INIT REPORT" in ran.stdout and "REPORT RequestId" in ran.stdout
+    assert not (realfunc / "PWNED").exists() and not (ROOT / "PWNED").exists()
+    # EVENT_FILE, the function's log records, the init trace on request.
+    (realfunc / "event.json").write_text(json.dumps({"order": {"id": 3, "item": "b"}}))
+    ran = make(
+        "invoke",
+        f"EVENT_FILE={realfunc / 'event.json'}",
+        "INIT_TRACE=1",
+        f"DIST={realfunc / 'dist'}",
+        cwd=realfunc,
+    )
+    assert ran.returncode == 0, ran.stderr
+    assert '"message":"order received"' in ran.stdout
+    assert '"CloudWatchMetrics"' in ran.stdout
+    assert "staticlambda init:" in ran.stdout and "in all, to the first /next" in ran.stdout
+
+
+def test_make_invoke_exits_1_when_the_function_errors(realfunc: Path) -> None:
+    ran = make("invoke", 'EVENT={"raise": "boom"}', f"DIST={realfunc / 'dist'}", cwd=realfunc)
+    assert ran.returncode != 0
+    assert "[ERROR] ValueError: boom" in ran.stdout
+    assert '"errorType": "ValueError"' in ran.stdout
+    assert "invoke: the function errored" in ran.stderr
+
+
+def test_make_invoke_gives_lambdas_environment_not_yours(realfunc: Path) -> None:
+    secret = "wJalrXUtnFEMI-not-a-real-secret"
+    caller = {
+        "HOME": str(realfunc),
+        "DB_PASSWORD": "hunter2",
+        "GITHUB_TOKEN": "ghp_x",
+        "AWS_REGION": "eu-west-3",
+        "AWS_ACCESS_KEY_ID": "AKIAEXAMPLE",
+        "AWS_SECRET_ACCESS_KEY": secret,
+        "AWS_PROFILE": "prod",
+    }
+    dist = f"DIST={realfunc / 'dist'}"
+    ran = make("invoke", 'EVENT={"env": 1}', dist, cwd=realfunc, env=caller)
+    assert ran.returncode == 0, ran.stderr
+    reply = json.loads(ran.stdout.strip().splitlines()[-1])
+    names = set(reply["names"])
+    assert reply["region"] == "eu-west-3"
+    assert {"AWS_REGION", "AWS_DEFAULT_REGION", "LAMBDA_TASK_ROOT", "TMPDIR"} <= names
+    assert not names & {"HOME", "DB_PASSWORD", "GITHUB_TOKEN", "AWS_PROFILE"}
+    assert not names & {"AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"}
+    asked = make(
+        "invoke",
+        'EVENT={"env": 1}',
+        "AWS_CREDENTIALS=1",
+        "PASS_ENV=DB_PASSWORD",
+        dist,
+        cwd=realfunc,
+        env=caller,
+    )
+    assert asked.returncode == 0, asked.stderr
+    names = set(json.loads(asked.stdout.strip().splitlines()[-1])["names"])
+    assert {"AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "DB_PASSWORD"} <= names
+    assert "HOME" not in names
+    assert secret not in asked.stdout + asked.stderr, "a credential was printed"
+    missing = make("invoke", "PASS_ENV=NOT_SET_ANYWHERE", dist, cwd=realfunc, env=caller)
+    assert missing.returncode != 0
+    assert "PASS_ENV names NOT_SET_ANYWHERE, which is not set" in missing.stderr
+
+
+# --- the mistakes users make, each stopped at build ----------------------------------
+
+
+def write_function(folder: Path, source: str, requirements: str | None = None) -> Path:
+    folder.mkdir(parents=True)
+    (folder / "app.py").write_text(source)
+    if requirements is not None:
+        (folder / "requirements.txt").write_text(requirements)
+    return folder
+
+
+def build_fails(folder: Path, *extra: str) -> str:
+    """Builds ``folder``'s app.handler; asserts it failed; returns the error line."""
+    ran = make(
+        "build", "HANDLER=app.handler", f"SRC={folder}", f"DIST={folder}/dist", *extra, cwd=folder
+    )
+    assert ran.returncode != 0, ran.stdout
+    errors = [
+        line
+        for line in ran.stderr.splitlines()
+        if line.startswith("build: ") and not line.startswith("build: using ")
+    ]
+    assert len(errors) == 1, ran.stderr
+    assert "Traceback" not in ran.stderr
+    return errors[0]
+
+
+def test_a_syntax_error_fails_the_build_with_file_and_line(tmp_path: Path) -> None:
+    fn = write_function(tmp_path / "fn", "def handler(event, context):\n    return {\n")
+    line = build_fails(fn)
+    assert line.startswith("build: Runtime.UserCodeSyntaxError: Syntax error in module 'app': "), (
+        line
+    )
+    assert f"({fn / 'app.py'}, line 2)" in line
+
+
+def test_a_misspelled_handler_fails_the_build(tmp_path: Path) -> None:
+    fn = write_function(tmp_path / "fn", "def handle(event, context):\n    return event\n")
+    (tmp_path / "fn" / "dist").mkdir()
+    (tmp_path / "fn" / "dist" / "function.zip").write_text("another build's zip")
+    line = build_fails(fn)
+    assert line == "build: Runtime.HandlerNotFound: Handler 'handler' missing on module 'app'"
+    # Nothing of another build stays beside a new (here: failed) one.
+    assert not (tmp_path / "fn" / "dist" / "function.zip").exists()
+
+
+def test_an_import_the_requirements_do_not_name_fails_the_build(tmp_path: Path) -> None:
+    # PyYAML is in the tool's own .venv (through moto): it must not leak in.
+    fn = write_function(
+        tmp_path / "fn", "import yaml\n\ndef handler(event, context):\n    return event\n", ""
+    )
+    line = build_fails(fn, f"REQUIREMENTS={fn / 'requirements.txt'}")
+    assert line == (
+        "build: Runtime.ImportModuleError: Unable to import module 'app': No module named "
+        f"'yaml' -- add the package that provides 'yaml' to REQUIREMENTS={fn / 'requirements.txt'}"
+    )
+
+
+def test_an_exception_at_import_fails_the_build_with_its_type(tmp_path: Path) -> None:
+    source = "raise RuntimeError('init failed on purpose')\n\ndef handler(e, c):\n    return e\n"
+    line = build_fails(write_function(tmp_path / "fn", source))
+    assert line == "build: RuntimeError: init failed on purpose"
+
+
+def test_a_user_runtime_package_is_refused(tmp_path: Path) -> None:
+    fn = write_function(tmp_path / "fn", "def handler(event, context):\n    return event\n")
+    (fn / "runtime").mkdir()
+    (fn / "runtime" / "__init__.py").write_text("")
+    line = build_fails(fn)
+    assert "has a top-level `runtime` module or package, which is staticlambda's own" in line
+    assert line.endswith("rename yours")
+
+
+def test_a_missing_requirements_file_is_one_line(tmp_path: Path) -> None:
+    fn = write_function(tmp_path / "fn", "def handler(event, context):\n    return event\n")
+    line = build_fails(fn, f"REQUIREMENTS={fn / 'nope.txt'}")
+    assert line == f"build: REQUIREMENTS={fn / 'nope.txt'} does not exist"
+
+
+# --- requirements with hashes --------------------------------------------------------
+
+SIX = "six==1.17.0"
+SIX_WHEEL_SHA256 = "4721f391ed90541fddacab5acf947aa0d3dc7d27b2e1e8eda2be8970586c3274"
+
+
+def test_hashed_requirements_are_checked_and_a_wrong_hash_stops_the_build(
+    tmp_path: Path,
+) -> None:
+    source = "import six\n\ndef handler(event, context):\n    return {'six': six.__version__}\n"
+    good = write_function(tmp_path / "good", source, f"{SIX} --hash=sha256:{SIX_WHEEL_SHA256}\n")
+    ran = make(
+        "build",
+        "HANDLER=app.handler",
+        f"SRC={good}",
+        f"REQUIREMENTS={good / 'requirements.txt'}",
+        "ONLY_BINARY=1",
+        f"DIST={good / 'dist'}",
+        cwd=good,
+    )
+    assert ran.returncode == 0, ran.stdout + ran.stderr
+    assert "installed with --require-hashes" in ran.stdout
+    assert "init ok" in ran.stdout
+    bad = write_function(tmp_path / "bad", source, f"{SIX} --hash=sha256:{'0' * 64}\n")
+    line = build_fails(bad, f"REQUIREMENTS={bad / 'requirements.txt'}")
+    assert line == f"build: pip could not install {bad / 'requirements.txt'} (its output is above)"
