@@ -112,7 +112,9 @@ else
   endif
 endif
 endif
-export SL_BUILDER_WHY := builder $(builder), $(builder_why)
+ifneq ($(filter build zip,$(MAKECMDGOALS)),)
+$(info build: builder $(builder), $(builder_why)$(if $(filter docker,$(builder)),; image staticlambda-builder:al$(AMAZON_LINUX)))
+endif
 
 ifeq ($(builder),docker)
 # The container runs the same `python -m build.pipeline` as the native build, as the
@@ -150,8 +152,7 @@ DOCKER_RUN = docker run --rm --platform $(PLATFORM) --user "$$(id -u):$$(id -g)"
 	  -w /src "$$SL_IMAGE"
 # A missing path must not reach `docker run -v`: the engine would make it, as root.
 DOCKER_PREPARE = \
-	@echo "build: $$SL_BUILDER_WHY; image $$SL_IMAGE from $$SL_BASE_IMAGE"; \
-	if [ -n "$$SL_M_SRC" ] && [ ! -d "$$SL_M_SRC" ]; then \
+	@if [ -n "$$SL_M_SRC" ] && [ ! -d "$$SL_M_SRC" ]; then \
 	  echo "build: SRC=$$SL_SRC is not a directory" >&2; exit 1; fi; \
 	if [ -n "$$SL_M_REQ" ] && [ ! -f "$$SL_REQUIREMENTS" ]; then \
 	  echo "build: REQUIREMENTS=$$SL_REQUIREMENTS does not exist" >&2; exit 1; fi
@@ -170,12 +171,10 @@ build zip:
 	  $(INPUT_OPTS) "--dist=$$SL_C_DIST"
 else
 build: $(STAMP)
-	@echo "build: $$SL_BUILDER_WHY"
 	$(PY) -m build.pipeline build "--handler=$$SL_HANDLER" "--src=$$SL_SRC" \
 	  "--requirements=$$SL_REQUIREMENTS" $(INPUT_OPTS) "--dist=$$SL_DIST"
 
 zip: $(STAMP)
-	@echo "build: $$SL_BUILDER_WHY"
 	$(PY) -m build.pipeline zip $(ZIP_OPTS) "--dist=$$SL_DIST"
 endif
 
