@@ -192,8 +192,6 @@ def run_chrooted(root: Path, bootstrap: Path, handler: str, timeout: float) -> O
     return run_once(command, handler, "/tmp", timeout)
 
 
-
-
 def isolation() -> str | None:
     """None when the empty root can be made here; else why not."""
     if os.geteuid() != 0:
@@ -255,11 +253,15 @@ def explain(outcome: Outcome, requirements: Path | None, timeout: float) -> str:
             if requirements is not None:
                 line += f" -- add the package that provides '{top}' to REQUIREMENTS={requirements}"
             else:
-                line += f" -- '{top}' is not bundled: list it in a requirements file (REQUIREMENTS=)"
+                line += (
+                    f" -- '{top}' is not bundled: list it in a requirements file (REQUIREMENTS=)"
+                )
         return line
     if outcome.exit_status is not None and not outcome.reached_next and outcome.exit_status != -9:
         last = (outcome.output.strip().splitlines() or ["no output"])[-1]
-        return f"the bootstrap exited with status {outcome.exit_status} before its init ended: {last}"
+        return (
+            f"the bootstrap exited with status {outcome.exit_status} before its init ended: {last}"
+        )
     return (
         f"the bootstrap did not finish its init within {timeout:.0f} s "
         "(init code that waits on the network? INIT_CHECK=0 skips this check)"

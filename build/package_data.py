@@ -43,7 +43,7 @@ def is_imported(graph: Any, name: str) -> bool:
 
 def package_data(analysis: Any, packages: list[str]) -> list[tuple[str, str]]:
     """Adds the data files; returns (package, destination) for each one added."""
-    from PyInstaller.utils.hooks import collect_data_files
+    from PyInstaller.utils.hooks import collect_data_files  # type: ignore[import-untyped]
 
     have = {dest for dest, _, _ in analysis.datas}
     added = []
@@ -84,9 +84,12 @@ def requirement_packages(build_pins: str) -> list[str]:
             continue
         for file in dist.files or []:
             parts = file.parts
-            if len(parts) > 1 and not parts[0].endswith((".dist-info", ".data", ".egg-info")):
-                if parts[0] not in ("..", "bin") and parts[0].isidentifier():
-                    tops.add(parts[0])
+            if (
+                len(parts) > 1
+                and not parts[0].endswith((".dist-info", ".data", ".egg-info"))
+                and parts[0].isidentifier()
+            ):
+                tops.add(parts[0])
     return sorted(tops)
 
 

@@ -229,7 +229,7 @@ def zip_bootstrap(dist: Path, given: dict[str, object] | None = None) -> Path:
     """Zip what was built; rebuild first only when the inputs say so (see top)."""
     record = read_record(dist)
     base = recorded_inputs(record) if record else Inputs()
-    wanted = replace(base, **(given or {}))
+    wanted = replace(base, **(given or {}))  # type: ignore[arg-type]
     if record is None:
         why = (
             "no bootstrap was built"

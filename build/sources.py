@@ -133,5 +133,7 @@ def summary(data: list[DataFile], limit: int = 6) -> str:
     if not data:
         return "data files: none"
     names = [f.dest.removeprefix("./") for f in data]
-    shown = ", ".join(names[:limit]) + (f", ... ({len(names) - limit} more)" if len(names) > limit else "")
+    shown = ", ".join(names[:limit]) + (
+        f", ... ({len(names) - limit} more)" if len(names) > limit else ""
+    )
     return f"data files: {len(data)} ({shown})"

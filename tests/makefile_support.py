@@ -12,12 +12,38 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 # What the Makefile reads from the environment; a developer's shell must not steer the tests.
-MAKE_VARIABLES = (
-    "HANDLER SRC REQUIREMENTS EVENT EVENT_FILE FUNCTION DIST ROLE RUNTIME ARCH REGION MEMORY "
-    "TIMEOUT CREATE_ROLE DRY_RUN BENCH_ARGS ONLY_BINARY EXCLUDE ADD_DATA INIT_CHECK PASS_ENV "
-    "INIT_TRACE AWS_CREDENTIALS BUILDER AMAZON_LINUX BASE_IMAGE PLATFORM MAKEFLAGS MFLAGS "
-    "MAKELEVEL"
-).split()
+MAKE_VARIABLES = [
+    "HANDLER",
+    "SRC",
+    "REQUIREMENTS",
+    "EVENT",
+    "EVENT_FILE",
+    "FUNCTION",
+    "DIST",
+    "ROLE",
+    "RUNTIME",
+    "ARCH",
+    "REGION",
+    "MEMORY",
+    "TIMEOUT",
+    "CREATE_ROLE",
+    "DRY_RUN",
+    "BENCH_ARGS",
+    "ONLY_BINARY",
+    "EXCLUDE",
+    "ADD_DATA",
+    "INIT_CHECK",
+    "PASS_ENV",
+    "INIT_TRACE",
+    "AWS_CREDENTIALS",
+    "BUILDER",
+    "AMAZON_LINUX",
+    "BASE_IMAGE",
+    "PLATFORM",
+    "MAKEFLAGS",
+    "MFLAGS",
+    "MAKELEVEL",
+]
 
 RECORDER = """#!{python}
 import json, os, sys

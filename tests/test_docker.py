@@ -13,7 +13,6 @@ the result as the native build's is checked; without one it is skipped, with
 from __future__ import annotations
 
 import hashlib
-import json
 import os
 import re
 import shutil
@@ -24,9 +23,9 @@ import zipfile
 from pathlib import Path
 
 import pytest
+from makefile_support import recorded_make
 
 from build.rie import Emulator
-from makefile_support import recorded_make
 from build.verify import verify_static
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -18,18 +18,13 @@ import zipfile
 from pathlib import Path
 
 import pytest
+from makefile_support import MAKE_VARIABLES
 
 from build.buildenv import build_env
 from build.rie import Emulator
 
 ROOT = Path(__file__).resolve().parent.parent
 REALFUNC = ROOT / "tests" / "fixtures" / "realfunc"
-# What the Makefile reads from the environment; a developer's shell must not steer the tests.
-MAKE_VARIABLES = (
-    "HANDLER SRC REQUIREMENTS EVENT EVENT_FILE FUNCTION DIST ROLE RUNTIME ARCH REGION MEMORY "
-    "TIMEOUT CREATE_ROLE DRY_RUN BENCH_ARGS ONLY_BINARY EXCLUDE ADD_DATA INIT_CHECK PASS_ENV "
-    "INIT_TRACE AWS_CREDENTIALS BUILDER AMAZON_LINUX MAKEFLAGS MFLAGS MAKELEVEL"
-).split()
 
 
 def make(
