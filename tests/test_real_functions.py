@@ -398,3 +398,44 @@ def test_the_readme_walkthrough_ends_in_a_working_zip(tmp_path: Path) -> None:
     assert reply["hello"] == "Lambda" and reply["greeting"] == "Hello from a data file"
     with zipfile.ZipFile(clone / "dist" / "function.zip") as z:
         assert z.read("bootstrap") == (clone / "dist" / "bootstrap").read_bytes()
+
+
+# --- the init check's isolation --------------------------------------------------------
+
+IS_ROOT = os.geteuid() == 0
+
+
+@pytest.mark.skipif(not IS_ROOT, reason="the empty root needs root (unshare, chroot); CI is root")
+def test_init_runs_with_no_network_and_init_check_0_skips_it(tmp_path: Path) -> None:
+    import socket
+
+    with socket.socket() as server:  # answers on this machine's network only
+        server.bind(("127.0.0.1", 0))
+        server.listen()
+        port = server.getsockname()[1]
+        source = (
+            "import socket\n"
+            f"socket.create_connection(('127.0.0.1', {port}), timeout=5).close()\n\n"
+            "def handler(event, context):\n    return event\n"
+        )
+        fn = write_function(tmp_path / "fn", source)
+        line = build_fails(fn)
+        assert line == "build: ConnectionRefusedError: [Errno 111] Connection refused", line
+        skipped = make(
+            "build", "HANDLER=app.handler", f"SRC={fn}", f"DIST={fn}/dist", "INIT_CHECK=0", cwd=fn
+        )
+    assert skipped.returncode == 0, skipped.stdout + skipped.stderr
+    assert "init check skipped (INIT_CHECK=0)" in skipped.stdout
+
+
+def test_without_root_the_init_check_says_what_it_could_not_isolate(
+    realfunc: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from build import initcheck
+
+    monkeypatch.setattr(initcheck, "isolation", lambda: "not root")
+    outcome = initcheck.verify_init(realfunc / "dist" / "bootstrap", "app.handler", None)
+    assert outcome.reached_next
+    said = capsys.readouterr().out
+    assert "init check: not root, so NOT in an empty root and WITH this machine's network" in said
+    assert "init ok: the runtime asked for its first event" in said
