@@ -64,8 +64,7 @@ help:
 	@echo 'make test                the test suite'
 	@echo 'make check               ruff, ruff format --check, mypy'
 	@echo 'make bench [BENCH_ARGS="--cold 5"]   cold start, latency, memory beside awslambdaric'
-	@echo 'make clean               remove what the build left in $$SL_DIST and .cache/build' \
-	  | sed "s|\$$SL_DIST|$$SL_DIST|"
+	@echo 'make clean [DIST=dist]   remove what a build wrote in DIST (only that) and .cache/build'
 	@echo 'make help                this'
 
 all: help

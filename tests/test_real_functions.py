@@ -93,6 +93,7 @@ def test_powertools_pydantic_data_files_and_a_user_handlers_package(realfunc: Pa
     assert body == {
         "order": {"id": 7, "item": "O'Brien's"},
         "text": "user handlers package: O'Brien's",  # the user's `handlers`, not the tool's
+        "built_by": "user build package",  # the user's `build`, not the tool's
         "template": "Hello from a data file",
         "greeting": "hi from importlib.resources",
         "tracer_enabled": False,
