@@ -440,3 +440,28 @@ def test_without_root_the_init_check_says_what_it_could_not_isolate(
     said = capsys.readouterr().out
     assert "init check: not root, so NOT in an empty root and WITH this machine's network" in said
     assert "init ok: the runtime asked for its first event" in said
+
+
+# --- make zip: what was built, or a build when it must -----------------------------------
+
+
+def test_make_zip_builds_only_when_it_must(tmp_path: Path) -> None:
+    dist = tmp_path / "dist"
+    fresh = make("zip", f"DIST={dist}", cwd=tmp_path)  # as on a fresh clone: the echo handler
+    assert fresh.returncode == 0, fresh.stdout + fresh.stderr
+    assert "zip: building first: no bootstrap was built" in fresh.stdout
+    assert (dist / "bootstrap.handler").read_text() == "handlers.echo.handler\n"
+    assert (dist / "function.zip").is_file()
+    fn = write_function(tmp_path / "fn", "def handler(event, context):\n    return 'v1'\n")
+    built = make("build", "HANDLER=app.handler", f"SRC={fn}", f"DIST={dist}", cwd=tmp_path)
+    assert built.returncode == 0, built.stdout + built.stderr
+    assert not (dist / "function.zip").exists(), "the echo zip stayed beside the new bootstrap"
+    same = make("zip", f"DIST={dist}", cwd=tmp_path)
+    assert "as built (HANDLER=app.handler" in same.stdout and "==> freeze" not in same.stdout
+    (fn / "app.py").write_text("def handler(event, context):\n    return 'v2'\n")
+    changed = make("zip", f"DIST={dist}", cwd=tmp_path)
+    assert changed.returncode == 0, changed.stdout + changed.stderr
+    assert "zip: building first: files of the last build's inputs changed" in changed.stdout
+    assert "==> freeze app.handler" in changed.stdout
+    with Emulator([str(dist / "bootstrap")], env=lambda_env(), cwd=dist) as rie:
+        assert rie.invoke("{}") == (200, b'"v2"')
