@@ -21,6 +21,7 @@ second build of the same function reuses its environment (and says so).
 
 from __future__ import annotations
 
+import fcntl
 import hashlib
 import os
 import shutil
@@ -106,10 +107,19 @@ def build_env(requirements: Path | None, only_binary: bool = False) -> BuildEnv:
     base = base_interpreter()
     content = requirements.read_bytes() if requirements is not None else None
     root = ENVS / env_key(interpreter_identity(base), content, only_binary)
+    ENVS.mkdir(parents=True, exist_ok=True)
+    # Two builds of the same requirements at once: the second waits for the first's env.
+    with open(ENVS / f"{root.name}.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        return make_env(base, root, requirements, content, only_binary)
+
+
+def make_env(
+    base: str, root: Path, requirements: Path | None, content: bytes | None, only_binary: bool
+) -> BuildEnv:
     if (root / COMPLETE).is_file():
         return BuildEnv(root, reused=True)
-    shutil.rmtree(root, ignore_errors=True)
-    root.parent.mkdir(parents=True, exist_ok=True)
+    shutil.rmtree(root, ignore_errors=True)  # a build that died half-way
     made = subprocess.run([base, "-m", "venv", str(root)], check=False)
     if made.returncode != 0:
         raise BuildError(f"{base} -m venv {root} failed (its output is above)")

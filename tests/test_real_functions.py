@@ -442,6 +442,30 @@ def test_without_root_the_init_check_says_what_it_could_not_isolate(
     assert "init ok: the runtime asked for its first event" in said
 
 
+def test_root_that_may_not_unshare_checks_init_anyway_and_says_why(
+    realfunc: Path,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    # As in an unprivileged container: root, but unshare is refused.
+    from build import initcheck
+
+    (tmp_path / "unshare").write_text(
+        "#!/bin/sh\necho 'unshare: unshare failed: Operation not permitted' >&2\nexit 1\n"
+    )
+    (tmp_path / "unshare").chmod(0o755)
+    monkeypatch.setenv("PATH", f"{tmp_path}{os.pathsep}{os.environ['PATH']}")
+    monkeypatch.setattr(initcheck, "isolation", lambda: None)
+    outcome = initcheck.verify_init(realfunc / "dist" / "bootstrap", "app.handler", None)
+    assert outcome.reached_next
+    said = capsys.readouterr().out
+    assert (
+        "init check: the empty root could not be made (unshare: unshare failed: Operation not "
+        "permitted), so NOT in an empty root" in said
+    )
+
+
 # --- make zip: what was built, or a build when it must -----------------------------------
 
 
