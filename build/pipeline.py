@@ -28,9 +28,17 @@ from build.buildenv import BUILD_PINS, build_env, describe
 from build.errors import BuildError
 from build.freeze import FreezeInputs, freeze, handler_module
 from build.initcheck import DEFAULT_TIMEOUT, verify_init
+from build.missing import unresolved_imports, warnings_file
 from build.package import code_sha256, write_sha256_file, write_zip
 from build.paths import CACHE, ROOT
-from build.sources import check_syntax, extra_data, handler_data, summary, walk
+from build.sources import (
+    check_syntax,
+    extra_data,
+    handler_data,
+    package_names,
+    summary,
+    walk,
+)
 from build.static import make_static
 from build.verify import verify_static
 
@@ -124,6 +132,24 @@ def requirement_packages(python: Path) -> tuple[str, ...]:
     return tuple(json.loads(probe.stdout))
 
 
+def check_unresolved_imports(workdir: Path, src: Path, requirements: Path | None) -> None:
+    """What the init check cannot see: modules of SRC imported only later (build/missing.py)."""
+    warnings = warnings_file(workdir)
+    if warnings is None:
+        return
+    found = unresolved_imports(warnings.read_text(errors="replace"), package_names(src))
+    if not found:
+        return
+    name, importer = found[0]
+    where = (
+        f"REQUIREMENTS={requirements}" if requirements else "a requirements file (REQUIREMENTS=)"
+    )
+    raise BuildError(
+        f"module '{importer}' imports '{name}', which nothing bundled provides: "
+        f"add the package that provides '{name.split('.')[0]}' to {where}"
+    )
+
+
 def build(
     handler: str,
     src: Path | None,
@@ -191,6 +217,8 @@ def build(
             verify_init(bootstrap, handler, requirements, init_timeout)
     else:
         print("==> init check skipped (INIT_CHECK=0): the handler's import was not tried")
+    if src is not None:
+        check_unresolved_imports(workdir, src, requirements)
     # The handler the binary runs, for `make deploy` to tell Lambda.
     (dist / "bootstrap.handler").write_text(handler + "\n")
     record = {

@@ -308,6 +308,41 @@ def test_an_import_the_requirements_do_not_name_fails_the_build(tmp_path: Path) 
     )
 
 
+def test_a_missing_import_the_init_does_not_reach_fails_the_build(tmp_path: Path) -> None:
+    # pkg.later is imported inside the handler, so the init check cannot see it fail;
+    # PyInstaller's own warnings can. An optional import (in a try) is the user's choice.
+    fn = write_function(
+        tmp_path / "fn",
+        "def handler(event, context):\n    from pkg import later\n    return event\n",
+    )
+    (fn / "pkg").mkdir()
+    (fn / "pkg" / "__init__.py").write_text("")
+    (fn / "pkg" / "later.py").write_text(
+        "try:\n    import ujson\nexcept ImportError:\n    ujson = None\nimport yaml\n"
+    )
+    line = build_fails(fn)
+    assert line == (
+        "build: module 'pkg.later' imports 'yaml', which nothing bundled provides: add the "
+        "package that provides 'yaml' to a requirements file (REQUIREMENTS=)"
+    )
+
+
+def test_warnings_name_only_the_users_unforgiving_imports() -> None:
+    from build.missing import unresolved_imports
+
+    warnings = (
+        "missing module named yaml - imported by pkg.later (top-level), lib.x (top-level)\n"
+        "missing module named ujson - imported by pkg.later (optional)\n"
+        "missing module named winreg - imported by pkg.win (conditional), pkg.y (delayed)\n"
+        "missing module named 'a.b' - imported by app (delayed, optional)\n"
+        "missing module named pydantic.BaseModel - imported by app (top-level)\n"
+    )
+    assert unresolved_imports(warnings, {"pkg", "app"}) == [
+        ("yaml", "pkg.later"),
+        ("winreg", "pkg.y"),
+    ]
+
+
 def test_an_exception_at_import_fails_the_build_with_its_type(tmp_path: Path) -> None:
     source = "raise RuntimeError('init failed on purpose')\n\ndef handler(e, c):\n    return e\n"
     line = build_fails(write_function(tmp_path / "fn", source))
