@@ -1,10 +1,18 @@
 # staticlambda: build, zip, invoke, deploy and test a static Lambda bootstrap.
-# The first run of any target makes the virtual environment it needs.
+# `make` alone prints what each target does. The first run of any target makes
+# the virtual environment it needs.
+#
+# Every variable a user sets (HANDLER, SRC, EVENT, FUNCTION, ...) reaches the
+# commands as data: its raw text ($(value X), never expanded by make, so neither
+# `$` nor `$(shell ...)` in it runs) is exported as SL_X, and recipes use
+# "$$SL_X", one shell word, never pasted into the command's text. The
+# variables themselves are not exported: make would expand them to do so.
 
 HANDLER      ?= handlers.echo.handler
 SRC          ?=
 REQUIREMENTS ?=
 EVENT        ?= {"text":"Hello"}
+EVENT_FILE   ?=
 FUNCTION     ?=
 DIST         ?= dist
 # Where `make build` (and so `make zip`) runs: docker (the toolchain image of docker/Dockerfile)
@@ -12,25 +20,57 @@ DIST         ?= dist
 BUILDER      ?=
 AMAZON_LINUX ?= 2023
 
+USER_VARIABLES := HANDLER SRC REQUIREMENTS EVENT EVENT_FILE FUNCTION DIST ROLE RUNTIME ARCH \
+  REGION MEMORY TIMEOUT CREATE_ROLE DRY_RUN BENCH_ARGS ONLY_BINARY EXCLUDE ADD_DATA INIT_CHECK \
+  PASS_ENV INIT_TRACE AWS_CREDENTIALS PERMISSIONS_BOUNDARY
+unexport $(USER_VARIABLES)
+$(foreach v,$(USER_VARIABLES),$(eval export SL_$v = $$(value $v)))
+# $(call given,VAR): non-empty when the user set VAR (command line or environment).
+given = $(filter command environment,$(firstword $(origin $1)))
+# $(call opt,VAR,--option): `"--option=$SL_VAR"` when VAR was given, else nothing.
+opt = $(if $(call given,$1),"$2=$$SL_$1")
+# $(call opt_as,VAR,--option,NAME): `"--option=$SL_NAME"` when VAR was given.
+opt_as = $(if $(call given,$1),"$2=$$SL_$3")
+# $(call flag,VAR,--option): `--option` when VAR was given and not empty or 0.
+flag = $(if $(filter-out 0,$(value $1)),$2)
+
 VENV   := .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 export PYTHONHASHSEED := 0
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
+.DEFAULT_GOAL := help
 .PHONY: all build zip image invoke deploy remote-invoke test check bench venv clean help
 
-all: zip
-
 help:
-	@echo "make zip                 build $(DIST)/function.zip (default handler: $(HANDLER))"
-	@echo "make build [HANDLER=m.f SRC=dir REQUIREMENTS=file]   build $(DIST)/bootstrap"
-	@echo "make image               $(DIST)/image.oci.tar: an OCI image of $(DIST)/bootstrap alone"
-	@echo "make invoke [EVENT=json] run $(DIST)/bootstrap under the official emulator, once"
-	@echo "make deploy FUNCTION=name [ROLE=arn ...]  create or update the function on AWS"
-	@echo "make build BUILDER=docker|native [AMAZON_LINUX=2023|2017.03]   where to build (default: docker if an engine answers)"
-	@echo "make remote-invoke FUNCTION=name [EVENT=json]   invoke the deployed function"
-	@echo "make test | check | bench"
+	@echo 'make zip                 dist/function.zip of what was built; builds first when nothing'
+	@echo '                         was, or an input given or its files changed (default: echo handler)'
+	@echo 'make build [HANDLER=m.f SRC=dir REQUIREMENTS=file]   build dist/bootstrap, always'
+	@echo '    ONLY_BINARY=1          install the requirements from wheels only'
+	@echo '    EXCLUDE="pat ..."      SRC files not to bundle (all non-Python files are, by default)'
+	@echo '    ADD_DATA="path[:dest] ..."   more files to bundle'
+	@echo '    INIT_CHECK=0           do not start the binary once at build (init code needs network)'
+	@echo '    BUILDER=docker|native [AMAZON_LINUX=2023|2017.03]   where to build (default: docker'
+	@echo '                           if an engine answers)'
+	@echo 'make image               dist/image.oci.tar: an OCI image of dist/bootstrap alone'
+	@echo 'make invoke [EVENT=json | EVENT_FILE=path]   run dist/bootstrap once under the official'
+	@echo '                         emulator, as Lambda would; exits 1 when the function errored'
+	@echo '    INIT_TRACE=1           print the init trace'
+	@echo '    PASS_ENV="NAME ..."    pass these variables of yours to the function'
+	@echo '    AWS_CREDENTIALS=1      pass your AWS_ACCESS_KEY_ID/SECRET/SESSION_TOKEN (never printed)'
+	@echo 'make deploy FUNCTION=name [ROLE=arn CREATE_ROLE=1 PERMISSIONS_BOUNDARY=arn REGION= MEMORY='
+	@echo '                         TIMEOUT= ARCH= DRY_RUN=1]'
+	@echo '                         create or update the function on AWS'
+	@echo 'make remote-invoke FUNCTION=name [EVENT=json REGION=]   invoke the deployed function'
+	@echo 'make test                the test suite'
+	@echo 'make check               ruff, ruff format --check, mypy'
+	@echo 'make bench [BENCH_ARGS="--cold 5"]   cold start, latency, memory beside awslambdaric,'
+	@echo '                         for echo and a real function'
+	@echo 'make clean [DIST=dist]   remove what a build wrote in DIST (only that) and .cache/build'
+	@echo 'make help                this'
+
+all: help
 
 # The environment is made from an interpreter staticx accepts (build/interpreter.py
 # says which and why), with every package pinned by hash.
@@ -42,8 +82,15 @@ $(STAMP): requirements/dev.txt pyproject.toml build/interpreter.py
 
 venv: $(STAMP)
 
+# What `make build` and `make zip` pass to the pipeline: for build every input (its
+# defaults are the pipeline's), for zip only those given (the rest are the last build's).
+INPUT_OPTS = $(call opt,ONLY_BINARY,--only-binary) $(call opt,EXCLUDE,--exclude) \
+  $(call opt,ADD_DATA,--add-data) $(call opt,INIT_CHECK,--init-check)
+ZIP_OPTS = $(call opt,HANDLER,--handler) $(call opt,SRC,--src) \
+  $(call opt,REQUIREMENTS,--requirements) $(INPUT_OPTS)
+
 # The builder is chosen only when a goal builds: `docker info` must answer within 5 s.
-ifneq ($(filter all build zip,$(or $(MAKECMDGOALS),all)),)
+ifneq ($(filter build zip,$(MAKECMDGOALS)),)
 ifeq ($(strip $(BUILDER)),)
   docker_answer := $(shell \
     command -v docker >/dev/null 2>&1 || { echo 'no docker command on PATH'; exit 0; }; \
@@ -67,13 +114,17 @@ else
   endif
 endif
 endif
+ifneq ($(filter build zip,$(MAKECMDGOALS)),)
+$(info build: builder $(builder), $(builder_why)$(if $(filter docker,$(builder)),; image staticlambda-builder:al$(AMAZON_LINUX)))
+endif
 
 ifeq ($(builder),docker)
-# The container runs the same `python -m build.pipeline build` as the native build, as the
+# The container runs the same `python -m build.pipeline` as the native build, as the
 # calling user, on the repository mounted at /src. A SRC, REQUIREMENTS or DIST outside the
 # repository is mounted at its own path (read-only but for DIST); one inside it is passed
 # relative to /src. The container's .cache is its own folder per base image, so its
-# PyInstaller and pip work never mixes with the native build's. No spaces in these paths.
+# PyInstaller and pip work never mixes with the native build's. Paths reach docker as
+# data (SL_C_* below); docker's own -v syntax forbids a `:` in them.
 BASE_IMAGE_2023    := amazonlinux:2023
 BASE_IMAGE_2017.03 := amazonlinux:2017.03.1.20170812
 BASE_IMAGE ?= $(BASE_IMAGE_$(AMAZON_LINUX))
@@ -84,48 +135,59 @@ DOCKER_CACHE := .cache/docker-al$(AMAZON_LINUX)
 in_repo   = $(filter $(CURDIR) $(CURDIR)/%,$(abspath $1))
 # $(call container_path,PATH): PATH as the container sees it.
 container_path = $(if $(strip $1),$(if $(call in_repo,$1),$(or $(patsubst $(CURDIR)/%,%,$(filter $(CURDIR)/%,$(abspath $1))),.),$(abspath $1)))
-# $(call outside_mount,DIR,:ro): the -v option for DIR when it lies outside the repository.
-outside_mount = $(if $(strip $1),$(if $(call in_repo,$1),,-v '$(abspath $1)':'$(abspath $1)'$2))
-DOCKER_RUN = $(strip docker run --rm --platform $(PLATFORM) --user $$(id -u):$$(id -g) -e HOME=/tmp \
-	  -v '$(CURDIR)':/src -v '$(CURDIR)/$(DOCKER_CACHE)':/src/.cache \
-	  $(call outside_mount,$(SRC),:ro) \
-	  $(call outside_mount,$(if $(strip $(REQUIREMENTS)),$(dir $(abspath $(REQUIREMENTS)))),:ro) \
-	  $(call outside_mount,$(DIST)) \
-	  -w /src $(IMAGE))
+# $(call outside,PATH): PATH's absolute form when it lies outside the repository.
+outside = $(if $(strip $1),$(if $(call in_repo,$1),,$(abspath $1)))
+export SL_C_SRC := $(call container_path,$(value SRC))
+export SL_C_REQUIREMENTS := $(call container_path,$(value REQUIREMENTS))
+export SL_C_DIST := $(call container_path,$(value DIST))
+export SL_M_SRC := $(call outside,$(value SRC))
+export SL_M_REQ := $(call outside,$(if $(strip $(value REQUIREMENTS)),$(dir $(abspath $(value REQUIREMENTS)))))
+export SL_M_DIST := $(call outside,$(value DIST))
+export SL_IMAGE := $(IMAGE)
+export SL_BASE_IMAGE := $(BASE_IMAGE)
+export SL_CACHE_MOUNT := $(CURDIR)/$(DOCKER_CACHE):/src/.cache
+DOCKER_RUN = docker run --rm --platform $(PLATFORM) --user "$$(id -u):$$(id -g)" -e HOME=/tmp \
+	  -v "$$PWD":/src -v "$$SL_CACHE_MOUNT" \
+	  $${SL_M_SRC:+-v "$$SL_M_SRC:$$SL_M_SRC:ro"} \
+	  $${SL_M_REQ:+-v "$$SL_M_REQ:$$SL_M_REQ:ro"} \
+	  $${SL_M_DIST:+-v "$$SL_M_DIST:$$SL_M_DIST"} \
+	  -w /src "$$SL_IMAGE"
 # A missing path must not reach `docker run -v`: the engine would make it, as root.
-outside_check = $(if $(strip $1),$(if $(call in_repo,$1),,@test -$2 '$(abspath $1)' || { echo 'build: $3=$1 $4' >&2; exit 1; }))
+DOCKER_PREPARE = \
+	@if [ -n "$$SL_M_SRC" ] && [ ! -d "$$SL_M_SRC" ]; then \
+	  echo "build: SRC=$$SL_SRC is not a directory" >&2; exit 1; fi; \
+	if [ -n "$$SL_M_REQ" ] && [ ! -f "$$SL_REQUIREMENTS" ]; then \
+	  echo "build: REQUIREMENTS=$$SL_REQUIREMENTS does not exist" >&2; exit 1; fi
+$(if $(BASE_IMAGE),,$(if $(filter build zip,$(MAKECMDGOALS)),$(error AMAZON_LINUX=$(AMAZON_LINUX) is neither 2023 nor 2017.03: set BASE_IMAGE)))
 
-# `make zip` zips in the same container, so Docker is all a machine needs.
-zip: PY = $(DOCKER_RUN) python
-zip: override DIST := $(call container_path,$(DIST))
+C_PATH_OPTS = $(call opt_as,SRC,--src,C_SRC) $(call opt_as,REQUIREMENTS,--requirements,C_REQUIREMENTS)
 
-build:
-	@echo 'build: builder docker, $(builder_why); image $(IMAGE) from $(BASE_IMAGE)'
-	$(if $(BASE_IMAGE),,$(error AMAZON_LINUX=$(AMAZON_LINUX) is neither 2023 nor 2017.03: set BASE_IMAGE))
-	$(call outside_check,$(SRC),d,SRC,is not a directory)
-	$(call outside_check,$(REQUIREMENTS),f,REQUIREMENTS,does not exist)
-	mkdir -p '$(DIST)' '$(DOCKER_CACHE)'
+build zip:
+	$(DOCKER_PREPARE)
+	mkdir -p -- "$$SL_DIST" '$(DOCKER_CACHE)'
 	docker build --platform $(PLATFORM) -f docker/Dockerfile \
-	  --build-arg BASE_IMAGE=$(BASE_IMAGE) -t $(IMAGE) requirements
-	$(DOCKER_RUN) \
-	  python -m build.pipeline build --handler '$(HANDLER)' --src '$(call container_path,$(SRC))' \
-	  --requirements '$(call container_path,$(REQUIREMENTS))' --dist '$(call container_path,$(DIST))'
+	  --build-arg "BASE_IMAGE=$$SL_BASE_IMAGE" -t "$$SL_IMAGE" requirements
+	$(DOCKER_RUN) python -m build.pipeline $@ \
+	  $(if $(filter build,$@),"--handler=$$SL_HANDLER" "--src=$$SL_C_SRC" \
+	  "--requirements=$$SL_C_REQUIREMENTS",$(call opt,HANDLER,--handler) $(C_PATH_OPTS)) \
+	  $(INPUT_OPTS) "--dist=$$SL_C_DIST"
 else
 build: $(STAMP)
-	@echo 'build: builder $(builder), $(builder_why)'
-	$(PY) -m build.pipeline build --handler '$(HANDLER)' --src '$(SRC)' \
-	  --requirements '$(REQUIREMENTS)' --dist '$(DIST)'
-endif
+	$(PY) -m build.pipeline build "--handler=$$SL_HANDLER" "--src=$$SL_SRC" \
+	  "--requirements=$$SL_REQUIREMENTS" $(INPUT_OPTS) "--dist=$$SL_DIST"
 
-zip: build
-	$(PY) -m build.pipeline zip --dist '$(DIST)'
+zip: $(STAMP)
+	$(PY) -m build.pipeline zip $(ZIP_OPTS) "--dist=$$SL_DIST"
+endif
 
 # The OCI archive of an image holding only $(DIST)/bootstrap (build/image.py).
 image: $(STAMP)
-	$(PY) -m build.image --dist '$(DIST)'
+	$(PY) -m build.image "--dist=$$SL_DIST"
 
 invoke: $(STAMP)
-	$(PY) -m build.invoke --bootstrap '$(DIST)/bootstrap' --event '$(EVENT)'
+	$(PY) -m build.invoke "--bootstrap=$$SL_DIST/bootstrap" "--event=$$SL_EVENT" \
+	  $(call opt,EVENT_FILE,--event-file) $(call opt,PASS_ENV,--pass-env) \
+	  $(call flag,AWS_CREDENTIALS,--credentials) $(call flag,INIT_TRACE,--init-trace)
 
 test: $(STAMP)
 	$(PY) -m pytest
@@ -135,27 +197,31 @@ check: $(STAMP)
 	$(PY) -m ruff format --check .
 	$(PY) -m mypy
 
+# Only what a build writes: DIST may be any folder, even one holding other files.
 clean:
-	rm -rf $(DIST) .cache/build
+	cd -- "$$SL_DIST" 2>/dev/null && rm -f -- bootstrap bootstrap.handler bootstrap.inputs.json \
+	  function.zip function.zip.sha256 \
+	  bootstrap.cdx.json image.oci.tar image.oci.tar.sha256 || true
+	rm -rf .cache/build
 
 # AWS Lambda (build/deploy.py, build/remote_invoke.py). Only the variables given are
 # passed on, so the CLI's own defaults and its one-line errors (FUNCTION missing) apply.
-DEPLOY_ARGS = $(if $(FUNCTION),--function '$(FUNCTION)') $(if $(ROLE),--role '$(ROLE)') \
-  $(if $(RUNTIME),--runtime '$(RUNTIME)') $(if $(ARCH),--arch '$(ARCH)') \
-  $(if $(REGION),--region '$(REGION)') $(if $(MEMORY),--memory '$(MEMORY)') \
-  $(if $(TIMEOUT),--timeout '$(TIMEOUT)') $(if $(CREATE_ROLE),--create-role) \
-  $(if $(PERMISSIONS_BOUNDARY),--permissions-boundary '$(PERMISSIONS_BOUNDARY)') \
-  $(if $(DRY_RUN),--dry-run)
+DEPLOY_ARGS = $(call opt,FUNCTION,--function) $(call opt,ROLE,--role) \
+  $(call opt,RUNTIME,--runtime) $(call opt,ARCH,--arch) $(call opt,REGION,--region) \
+  $(call opt,MEMORY,--memory) $(call opt,TIMEOUT,--timeout) \
+  $(call flag,CREATE_ROLE,--create-role) \
+  $(call opt,PERMISSIONS_BOUNDARY,--permissions-boundary) $(call flag,DRY_RUN,--dry-run)
 
 deploy: $(STAMP)
-	$(PY) -m build.deploy --zip '$(DIST)/function.zip' $(strip $(DEPLOY_ARGS))
+	$(PY) -m build.deploy "--zip=$$SL_DIST/function.zip" $(strip $(DEPLOY_ARGS))
 
 remote-invoke: $(STAMP)
-	$(PY) -m build.remote_invoke $(if $(FUNCTION),--function '$(FUNCTION)') \
-	  $(if $(REGION),--region '$(REGION)') --event '$(EVENT)'
+	$(PY) -m build.remote_invoke $(call opt,FUNCTION,--function) $(call opt,REGION,--region) \
+	  "--event=$$SL_EVENT"
 
 # A (this bootstrap) beside B (awslambdaric) under the official emulator: the echo
 # handler, then the real function (handlers/api.py, built with its requirements);
 # bench.py builds $(DIST)/bootstrap and its zip first, to time the build.
+# BENCH_ARGS is split into words on purpose (no globbing: set -f), never evaluated.
 bench: $(STAMP)
-	$(PY) -m build.bench --build --real --bootstrap '$(DIST)/bootstrap' $(BENCH_ARGS)
+	set -f; $(PY) -m build.bench --build --real "--bootstrap=$$SL_DIST/bootstrap" $$SL_BENCH_ARGS

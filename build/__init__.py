@@ -1,14 +1,19 @@
 """staticlambda's build pipeline, stage by stage:
 
     interpreter     choose a Python that staticx accepts (no RPATH/RUNPATH)
+    buildenv        the function's own build environment: build pins + its requirements
+    sources         SRC read first: every source compiles; its other files are data
+    package_data    data files of the requirements' packages that no hook collects
     freeze          PyInstaller, onedir, with bootstrap.spec: runtime and handler in one program
     runtime_imports what the runtime really imports while serving (measured, for prune)
     prune           leave out what neither the handler nor the runtime uses
     static          staticx: that program's tree and every library it loads, in one static file
     loader          staticx's loader patched to stream (build/patches/), built once per machine
     verify          `ldd` and `file` must call the result static
+    initcheck       start the binary once: its init must reach /next (empty root, no network)
     package         the deterministic function.zip and its .sha256
     pipeline        the command line that runs the stages (`make build`, `make zip`)
+    errors, paths   the build's one error; its places (the repository, .cache)
     rie             the official Runtime Interface Emulator, pinned and checksum-verified
     invoke          run a bootstrap under the emulator (`make invoke`)
     bench           the bootstrap beside awslambdaric under the emulator (`make bench`)

@@ -1,30 +1,62 @@
 """The build, stage by stage: `make build` and `make zip` run this.
 
-python -m build.pipeline build [--handler m.f] [--src DIR] [--requirements FILE]
-python -m build.pipeline zip
+python -m build.pipeline build [--handler m.f] [--src DIR] [--requirements FILE] [options]
+python -m build.pipeline zip [--handler m.f] [--src DIR] [--requirements FILE] [options]
+
+`build` always builds. `zip` zips what was built: it rebuilds first only when
+no bootstrap is there, when an input given differs from the one recorded
+beside the binary (dist/bootstrap.inputs.json), or when a recorded input's
+content changed; inputs not given are taken from the record, so
+`make zip` after `make build ... REQUIREMENTS=f` never drops the requirements.
 """
 
 from __future__ import annotations
 
 import argparse
 import hashlib
+import json
 import os
-import shutil
 import subprocess
 import sys
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
-from build.freeze import ROOT, BuildError, FreezeInputs, freeze, handler_module
+from build.buildenv import BUILD_PINS, build_env, describe
+from build.errors import BuildError
+from build.freeze import FreezeInputs, freeze, handler_module
+from build.initcheck import DEFAULT_TIMEOUT, verify_init
+from build.missing import unresolved_imports, warnings_file
 from build.package import code_sha256, write_sha256_file, write_zip
+from build.paths import CACHE, ROOT
 from build.sbom import write_sbom
+from build.sources import (
+    check_syntax,
+    extra_data,
+    handler_data,
+    package_names,
+    summary,
+    walk,
+)
 from build.static import make_static
 from build.verify import verify_static
 
 DEFAULT_HANDLER = "handlers.echo.handler"
-CACHE = ROOT / ".cache"
+RECORD = "bootstrap.inputs.json"
+# What a build leaves in dist/; all of it goes before a new build starts, so no
+# zip or handler name of another build stays next to a new bootstrap.
+ARTEFACTS = (
+    "bootstrap",
+    "bootstrap.handler",
+    RECORD,
+    "bootstrap.cdx.json",
+    "function.zip",
+    "function.zip.sha256",
+    "image.oci.tar",
+    "image.oci.tar.sha256",
+)
 
 
 @contextmanager
@@ -35,66 +67,245 @@ def stage(name: str) -> Iterator[None]:
     print(f"    {name} done in {time.monotonic() - started:.1f} s", flush=True)
 
 
-def install_requirements(requirements: Path) -> Path:
-    """The handler's third-party packages, installed once per requirements file
-    content into a folder of their own (the build tools' environment stays clean)."""
-    if not requirements.is_file():
-        raise BuildError(f"REQUIREMENTS={requirements} does not exist")
-    key = hashlib.sha256(requirements.read_bytes()).hexdigest()[:16]
-    target = CACHE / "deps" / key
-    done = target / ".installed"
-    if done.exists():
-        print(f"    requirements: cached in {target.relative_to(ROOT)}")
-        return target
-    shutil.rmtree(target, ignore_errors=True)
-    result = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "pip",
-            "install",
-            "-q",
-            "--disable-pip-version-check",
-            "--target",
-            str(target),
-            "-r",
-            str(requirements),
-        ],
+@dataclass(frozen=True)
+class Inputs:
+    """Everything a build depends on that the user chooses."""
+
+    handler: str = DEFAULT_HANDLER
+    src: str = ""
+    requirements: str = ""
+    only_binary: bool = False
+    excludes: tuple[str, ...] = ()
+    add_data: tuple[str, ...] = ()
+    init_check: bool = True
+
+    @property
+    def src_path(self) -> Path | None:
+        return Path(self.src) if self.src else None
+
+    @property
+    def requirements_path(self) -> Path | None:
+        return Path(self.requirements) if self.requirements else None
+
+
+def sha256_file(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def fingerprint(inputs: Inputs) -> str:
+    """A hash of every input's content: the handler's files, its requirements, the
+    tool's own runtime and build code. Equal fingerprints, equal binaries."""
+    digest = hashlib.sha256(json.dumps(asdict(inputs), sort_keys=True).encode())
+    trees: list[tuple[Path, Sequence[str]]] = [
+        (ROOT / "runtime", ()),
+        (ROOT / "build", ()),
+        (ROOT / "handlers", ()),
+    ]
+    if inputs.src_path is not None and inputs.src_path.is_dir():
+        trees.append((inputs.src_path, inputs.excludes))
+    for tree, excludes in trees:
+        for path, relative in walk(tree, excludes):
+            digest.update(f"{tree}/{relative}\0".encode())
+            digest.update(hashlib.sha256(path.read_bytes()).digest())
+    files = [BUILD_PINS] + ([inputs.requirements_path] if inputs.requirements_path else [])
+    for extra in [*files, *(Path(a.partition(":")[0]) for a in inputs.add_data)]:
+        if extra.is_file():
+            digest.update(hashlib.sha256(extra.read_bytes()).digest())
+        elif extra.is_dir():
+            for path, relative in walk(extra, ()):
+                digest.update(f"{relative}\0".encode() + hashlib.sha256(path.read_bytes()).digest())
+    return digest.hexdigest()
+
+
+def inside(path: Path, folder: Path) -> list[str]:
+    """[path relative to folder] when path lies in it: a DIST inside SRC is not data."""
+    try:
+        return [path.resolve().relative_to(folder.resolve()).as_posix()]
+    except ValueError:
+        return []
+
+
+def clear_artefacts(dist: Path) -> None:
+    for name in ARTEFACTS:
+        (dist / name).unlink(missing_ok=True)
+
+
+def requirement_packages(python: Path) -> tuple[str, ...]:
+    probe = subprocess.run(
+        [str(python), str(ROOT / "build" / "package_data.py"), str(BUILD_PINS)],
+        capture_output=True,
+        text=True,
         check=False,
     )
-    if result.returncode != 0:
-        raise BuildError(f"pip could not install {requirements} (its output is above)")
-    done.touch()
-    return target
+    if probe.returncode != 0:
+        raise BuildError(f"listing the requirements' packages failed: {probe.stderr[-300:]}")
+    return tuple(json.loads(probe.stdout))
 
 
-def build(handler: str, src: Path | None, requirements: Path | None, dist: Path) -> Path:
+def check_unresolved_imports(workdir: Path, src: Path, requirements: Path | None) -> None:
+    """What the init check cannot see: modules of SRC imported only later (build/missing.py)."""
+    warnings = warnings_file(workdir)
+    if warnings is None:
+        return
+    found = unresolved_imports(warnings.read_text(errors="replace"), package_names(src))
+    if not found:
+        return
+    name, importer = found[0]
+    where = (
+        f"REQUIREMENTS={requirements}" if requirements else "a requirements file (REQUIREMENTS=)"
+    )
+    raise BuildError(
+        f"module '{importer}' imports '{name}', which nothing bundled provides: "
+        f"add the package that provides '{name.split('.')[0]}' to {where}"
+    )
+
+
+def build(
+    handler: str,
+    src: Path | None,
+    requirements: Path | None,
+    dist: Path,
+    *,
+    only_binary: bool = False,
+    excludes: Sequence[str] = (),
+    add_data: Sequence[str] = (),
+    init_check: bool = True,
+    init_timeout: float = DEFAULT_TIMEOUT,
+) -> Path:
     handler_module(handler)  # a malformed name fails before any slow stage
     if src is not None and not src.is_dir():
         raise BuildError(f"SRC={src} is not a directory")
+    if requirements is not None and not requirements.is_file():
+        raise BuildError(f"REQUIREMENTS={requirements} does not exist")
+    inputs = Inputs(
+        handler,
+        str(src or ""),
+        str(requirements or ""),
+        only_binary,
+        tuple(excludes),
+        tuple(add_data),
+        init_check,
+    )
+    data = []
+    if src is not None:
+        # A syntax error stops the build here, before anything slow.
+        check_syntax(src, handler_module(handler), excludes)
+        data = handler_data(
+            src, [*excludes, *inside(dist, src)], skip=[requirements] if requirements else []
+        )
+    for spec in add_data:
+        data += extra_data(spec)
+    dist.mkdir(parents=True, exist_ok=True)
+    clear_artefacts(dist)
     slug = hashlib.sha256(f"{handler}|{src}|{requirements}".encode()).hexdigest()[:12]
     workdir = CACHE / "build" / slug
-    deps = None
-    if requirements is not None:
-        with stage("install requirements"):
-            deps = install_requirements(requirements)
+    with stage("build environment"):
+        env = build_env(requirements, only_binary)
+        print(f"    {describe(env, requirements)}")
+        packages = requirement_packages(env.python)
+    print(f"    {summary(data)}" + (f"; excluded: {', '.join(excludes)}" if excludes else ""))
     with stage(f"freeze {handler} (PyInstaller)"):
-        program = freeze(FreezeInputs(handler, src, deps, workdir))
+        program = freeze(
+            FreezeInputs(
+                handler,
+                src,
+                env.python,
+                workdir,
+                data=tuple(data),
+                requirements=requirements,
+                package_data=packages,
+            )
+        )
     bootstrap = dist / "bootstrap"
     with stage("make static (staticx)"):
         make_static(program, bootstrap)
     with stage("verify"):
         for line in verify_static(bootstrap):
             print(f"    {line}")
+    if init_check:
+        with stage("init check"):
+            verify_init(bootstrap, handler, requirements, init_timeout)
+    else:
+        print("==> init check skipped (INIT_CHECK=0): the handler's import was not tried")
+    if src is not None:
+        check_unresolved_imports(workdir, src, requirements)
     # The handler the binary runs, for `make deploy` to tell Lambda.
     (dist / "bootstrap.handler").write_text(handler + "\n")
+    record = {
+        "inputs": asdict(inputs),
+        "fingerprint": fingerprint(inputs),
+        "bootstrap_sha256": sha256_file(bootstrap),
+    }
+    (dist / RECORD).write_text(json.dumps(record, indent=1) + "\n")
     size = bootstrap.stat().st_size
     print(f"{bootstrap}: {size / 1e6:.1f} MB, static, handler {handler}")
-    write_sbom(bootstrap, deps)  # dist/bootstrap.cdx.json, named in this summary
+    write_sbom(bootstrap, env.python, packages)  # dist/bootstrap.cdx.json, named in this summary
     return bootstrap
 
 
-def zip_bootstrap(dist: Path) -> Path:
+def read_record(dist: Path) -> dict[str, object] | None:
+    """The record beside dist/bootstrap, if it describes that very file."""
+    bootstrap, record_path = dist / "bootstrap", dist / RECORD
+    if not bootstrap.is_file() or not record_path.is_file():
+        return None
+    try:
+        record = json.loads(record_path.read_text())
+    except ValueError:
+        return None
+    if not isinstance(record, dict) or record.get("bootstrap_sha256") != sha256_file(bootstrap):
+        return None
+    return record
+
+
+def recorded_inputs(record: dict[str, object]) -> Inputs:
+    raw = dict(record["inputs"])  # type: ignore[call-overload]
+    raw["excludes"] = tuple(raw.get("excludes", ()))
+    raw["add_data"] = tuple(raw.get("add_data", ()))
+    return Inputs(**raw)
+
+
+def zip_bootstrap(dist: Path, given: dict[str, object] | None = None) -> Path:
+    """Zip what was built; rebuild first only when the inputs say so (see top)."""
+    record = read_record(dist)
+    base = recorded_inputs(record) if record else Inputs()
+    wanted = replace(base, **(given or {}))  # type: ignore[arg-type]
+    if record is None:
+        why = (
+            "no bootstrap was built"
+            if not (dist / "bootstrap").exists()
+            else f"{dist / 'bootstrap'} is not the one its record describes"
+        )
+        print(f"zip: building first: {why}")
+    elif wanted != base:
+        changed = [k for k in asdict(wanted) if asdict(wanted)[k] != asdict(base)[k]]
+        print(f"zip: building first: {', '.join(changed)} differ from the last build's")
+    elif fingerprint(wanted) != record.get("fingerprint"):
+        print("zip: building first: files of the last build's inputs changed")
+    else:
+        print(
+            f"zip: {dist / 'bootstrap'} as built (HANDLER={wanted.handler}"
+            f" SRC={wanted.src or '-'} REQUIREMENTS={wanted.requirements or '-'})"
+        )
+        return write_function_zip(dist)
+    if record is not None and given is not None and base != Inputs():
+        print(
+            "    inputs not given are the last build's: "
+            + ", ".join(f"{k}={v}" for k, v in asdict(wanted).items() if k not in given)
+        )
+    build(
+        wanted.handler,
+        wanted.src_path,
+        wanted.requirements_path,
+        dist,
+        only_binary=wanted.only_binary,
+        excludes=wanted.excludes,
+        add_data=wanted.add_data,
+        init_check=wanted.init_check,
+    )
+    return write_function_zip(dist)
+
+
+def write_function_zip(dist: Path) -> Path:
     bootstrap = dist / "bootstrap"
     if not bootstrap.is_file():
         raise BuildError(f"{bootstrap} does not exist: run `make build` first")
@@ -109,6 +320,45 @@ def optional_path(value: str) -> Path | None:
     return Path(value).resolve() if value.strip() else None
 
 
+def words(value: str | None) -> tuple[str, ...]:
+    """EXCLUDE / ADD_DATA: space- or newline-separated."""
+    return tuple((value or "").split())
+
+
+def add_input_options(parser: argparse.ArgumentParser) -> None:
+    """Options left unset (None) are "not given": `zip` takes them from the record."""
+    parser.add_argument("--handler", help=f"module.function (default {DEFAULT_HANDLER})")
+    parser.add_argument("--src", help="directory holding the handler's module")
+    parser.add_argument("--requirements", help="the handler's requirements file")
+    parser.add_argument("--only-binary", help="1: install wheels only (no sdist build code)")
+    parser.add_argument("--exclude", help="patterns of SRC files not to bundle")
+    parser.add_argument("--add-data", help="path[:dest] ... more files to bundle")
+    parser.add_argument("--init-check", help="0: do not start the binary once at build")
+    parser.add_argument("--dist", default="dist")
+
+
+def given_inputs(args: argparse.Namespace) -> dict[str, object]:
+    given: dict[str, object] = {}
+    if args.handler is not None:
+        given["handler"] = args.handler or DEFAULT_HANDLER
+    if args.src is not None:
+        given["src"] = str(optional_path(args.src) or "")
+    if args.requirements is not None:
+        given["requirements"] = str(optional_path(args.requirements) or "")
+    if args.only_binary is not None:
+        given["only_binary"] = args.only_binary.strip() not in ("", "0")
+    if args.exclude is not None:
+        given["excludes"] = words(args.exclude)
+    if args.add_data is not None:
+        given["add_data"] = tuple(
+            str(Path(w.partition(":")[0]).resolve()) + w[len(w.partition(":")[0]) :]
+            for w in words(args.add_data)
+        )
+    if args.init_check is not None:
+        given["init_check"] = args.init_check.strip() != "0"
+    return given
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         prog="python -m build.pipeline",
@@ -116,27 +366,26 @@ def main(argv: list[str] | None = None) -> int:
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     sub = parser.add_subparsers(dest="command", required=True)
-    b = sub.add_parser("build", help="freeze, make static, verify: DIST/bootstrap")
-    b.add_argument("--handler", default=DEFAULT_HANDLER, help="module.function")
-    b.add_argument("--src", default="", help="directory holding the handler's module")
-    b.add_argument("--requirements", default="", help="the handler's requirements file")
-    b.add_argument("--dist", default="dist")
-    z = sub.add_parser("zip", help="DIST/function.zip and its .sha256")
-    z.add_argument("--dist", default="dist")
+    add_input_options(sub.add_parser("build", help="freeze, make static, verify: DIST/bootstrap"))
+    add_input_options(sub.add_parser("zip", help="DIST/function.zip of what was built"))
     args = parser.parse_args(argv)
     dist = Path(args.dist).resolve()
-    dist.mkdir(parents=True, exist_ok=True)
-    commands: dict[str, Callable[[], object]] = {
-        "build": lambda: build(
-            args.handler or DEFAULT_HANDLER,
-            optional_path(args.src),
-            optional_path(args.requirements),
-            dist,
-        ),
-        "zip": lambda: zip_bootstrap(dist),
-    }
+    given = given_inputs(args)
     try:
-        commands[args.command]()
+        if args.command == "build":
+            wanted = replace(Inputs(), **given)  # type: ignore[arg-type]
+            build(
+                wanted.handler,
+                wanted.src_path,
+                wanted.requirements_path,
+                dist,
+                only_binary=wanted.only_binary,
+                excludes=wanted.excludes,
+                add_data=wanted.add_data,
+                init_check=wanted.init_check,
+            )
+        else:
+            zip_bootstrap(dist, given)
     except BuildError as e:
         print(f"build: {e}", file=sys.stderr)
         return 1

@@ -33,6 +33,7 @@ from __future__ import annotations
 
 import hashlib
 import importlib.metadata
+import json
 import os
 import platform
 import re
@@ -43,7 +44,7 @@ import sysconfig
 import tarfile
 import tempfile
 import uuid
-from collections.abc import Iterable, Iterator
+from collections.abc import Collection, Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
@@ -55,7 +56,8 @@ from cyclonedx.model.component import Component, ComponentType
 from cyclonedx.output.json import JsonV1Dot6
 from packageurl import PackageURL
 
-from build.freeze import ROOT, BuildError
+from build.errors import BuildError
+from build.paths import ROOT
 
 SBOM_NAME = "bootstrap.cdx.json"
 STATICX_SECTION = ".staticx.archive"
@@ -181,6 +183,17 @@ def distributions(paths: list[str]) -> dict[str, importlib.metadata.Distribution
         for name in top_levels(dist):
             found.setdefault(name, dist)
     return found
+
+
+def site_paths(python: Path) -> list[str]:
+    """The import path of another interpreter (a build environment), as it reports it."""
+    probe = subprocess.run(
+        [str(python), "-c", "import json, sys; print(json.dumps(sys.path[1:]))"],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    return [str(p) for p in json.loads(probe.stdout)]
 
 
 def canonical(name: str) -> str:
@@ -310,21 +323,30 @@ def os_release() -> dict[str, str]:
 # --- the document --------------------------------------------------------------------
 
 
-def write_sbom(bootstrap: Path, deps: Path | None = None) -> Path:
+def write_sbom(
+    bootstrap: Path, env_python: Path | None = None, requirement_tops: Collection[str] = ()
+) -> Path:
     """Write DIST/bootstrap.cdx.json for ``bootstrap``; print its line of the build summary.
 
-    ``deps``: where the function's requirements were installed, if it has any.
+    ``env_python``: the Python of the function's build environment (build/buildenv.py),
+    whose packages are what PyInstaller froze; ``requirement_tops``: the top-level
+    packages the function's requirements brought there (the rest are the build pins).
     """
 
     contents = read_contents(bootstrap)
-    bom = make_bom(bootstrap, contents, deps)
+    bom = make_bom(bootstrap, contents, env_python, requirement_tops)
     path = bootstrap.with_name(SBOM_NAME)
     path.write_text(JsonV1Dot6(bom).output_as_string(indent=2) + "\n")
     print(f"{path}: CycloneDX SBOM, {len(bom.components)} components: {summary(bom)}")
     return path
 
 
-def make_bom(bootstrap: Path, contents: Contents, deps: Path | None) -> Bom:
+def make_bom(
+    bootstrap: Path,
+    contents: Contents,
+    env_python: Path | None,
+    requirement_tops: Collection[str],
+) -> Bom:
 
     digest = hashlib.sha256(bootstrap.read_bytes()).hexdigest()
     handler_file = bootstrap.with_name("bootstrap.handler")
@@ -339,7 +361,7 @@ def make_bom(bootstrap: Path, contents: Contents, deps: Path | None) -> Bom:
         properties=[Property(name=f"{PROPERTY}handler", value=handler)] if handler else [],
     )
     components = [
-        *python_components(contents, deps),
+        *python_components(contents, env_python, requirement_tops),
         *library_components(contents),
         *loader_components(),
     ]
@@ -377,28 +399,31 @@ def project_version() -> str:
     return str(tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["version"])
 
 
-def python_components(contents: Contents, deps: Path | None) -> Iterator[Component]:
+def python_components(
+    contents: Contents, env_python: Path | None, requirement_tops: Collection[str]
+) -> Iterator[Component]:
 
     tops = {top_level_of(m) for m in contents.modules}
     tops |= {top_level_of(e) for e in contents.extensions if "/lib-dynload/" not in f"/{e}"}
     tops |= {top_level_of(d) for d in contents.data_files if "/" in d}
     tops -= {"base_library", "pyimod01_archive", "pyimod02_importers", "pyimod03_ctypes"}
-    from_requirements = distributions([str(deps)]) if deps else {}
-    from_runtime = distributions(sys.path)
+    installed = distributions(site_paths(env_python) if env_python else sys.path)
     runtime = runtime_distributions()
     stdlib = set(sys.stdlib_module_names)
     by_dist: dict[tuple[str, str, str], set[str]] = {}
     first_party = set()
     for top in sorted(tops):
-        if top in FIRST_PARTY or (top not in from_requirements and top not in from_runtime):
+        if top in FIRST_PARTY or top not in installed:
             if top not in stdlib:
                 first_party.add(top)
             continue
-        if top in from_requirements:
-            dist, part = from_requirements[top], "requirements"
+        dist = installed[top]
+        if canonical(dist.metadata["Name"]) in runtime:
+            part = "runtime"
+        elif top in requirement_tops:
+            part = "requirements"
         else:
-            dist = from_runtime[top]
-            part = "runtime" if canonical(dist.metadata["Name"]) in runtime else "build-environment"
+            part = "build-environment"
         key = (dist.metadata["Name"], dist.version, part)
         by_dist.setdefault(key, set()).add(top)
     for (name, version, part), modules in sorted(by_dist.items()):

@@ -23,6 +23,7 @@ import zipfile
 from pathlib import Path
 
 import pytest
+from makefile_support import recorded_make
 
 from build.rie import Emulator
 from build.verify import verify_static
@@ -137,89 +138,118 @@ def test_only_the_build_requirements_enter_the_image() -> None:
     assert lines.index(from_context[0]) > lines.index("FROM openssl AS python")
 
 
-# --- make -n build BUILDER=docker ------------------------------------------------------
+# --- make build BUILDER=docker, with a docker that records its arguments ----------------
+# The recipes pass every value as data ("$SL_X"), so what counts is the argv docker
+# gets: a fake `docker` (and a fake python for the native build) records it
+# (tests/makefile_support.py).
 
 
-def test_docker_builder_prints_docker_build_and_run() -> None:
-    out = make("-n", "build", "BUILDER=docker")
-    build = one_line(out, "docker build")
-    assert "-f docker/Dockerfile" in build
-    assert "--build-arg BASE_IMAGE=amazonlinux:2023" in build
-    assert "-t staticlambda-builder:al2023" in build
-    assert build.endswith(" requirements"), "the context is requirements/, not the repository"
-    run = one_line(out, "docker run")
-    assert run.startswith("docker run --rm ")
-    assert "--user $(id -u):$(id -g)" in run
-    assert f"-v '{ROOT}':/src" in run
-    assert f"-v '{ROOT}/.cache/docker-al2023':/src/.cache" in run
-    assert "-e HOME=/tmp" in run
-    assert "-w /src staticlambda-builder:al2023 python -m build.pipeline build " in run
-    # Nothing else runs: the output dir and the container's cache are made as the user.
-    assert command_lines(out, "mkdir -p") == ["mkdir -p 'dist' '.cache/docker-al2023'"]
+def docker_calls(calls: list[list[str]], sub: str) -> list[list[str]]:
+    return [c[1:] for c in calls if c[0] == "docker" and c[1] == sub]
+
+
+def option(argv: list[str], name: str) -> list[str]:
+    """Every value of ``name`` (`-v`, `--user`, ...) in argv."""
+    return [argv[i + 1] for i, a in enumerate(argv[:-1]) if a == name]
+
+
+def pipeline_args(argv: list[str]) -> list[str]:
+    """From `-m build.pipeline` on."""
+    return argv[argv.index("-m") :]
+
+
+def test_docker_builder_runs_docker_build_and_run(tmp_path: Path) -> None:
+    dist = tmp_path / "out"
+    calls, out = recorded_make(tmp_path, "build", "BUILDER=docker", f"DIST={dist}")
+    (build,) = docker_calls(calls, "build")
+    assert build[build.index("-f") + 1] == "docker/Dockerfile"
+    assert "BASE_IMAGE=amazonlinux:2023" in option(build, "--build-arg")
+    assert option(build, "-t") == ["staticlambda-builder:al2023"]
+    assert build[-1] == "requirements", "the context is requirements/, not the repository"
+    (run,) = docker_calls(calls, "run")
+    assert run[:2] == ["run", "--rm"]
+    assert option(run, "--user") == [f"{os.getuid()}:{os.getgid()}"]
+    assert f"{ROOT}:/src" in option(run, "-v")
+    assert f"{ROOT}/.cache/docker-al2023:/src/.cache" in option(run, "-v")
+    assert option(run, "-e") == ["HOME=/tmp"]
+    image = run.index("staticlambda-builder:al2023")
+    assert run[image - 2 : image] == ["-w", "/src"]
+    assert run[image + 1 : image + 5] == ["python", "-m", "build.pipeline", "build"]
+    assert (ROOT / ".cache" / "docker-al2023").is_dir() and dist.is_dir()
     assert "builder docker, BUILDER=docker was given" in out
 
 
-def test_amazon_linux_2017_03_is_the_articles_image() -> None:
-    out = make("-n", "build", "BUILDER=docker", "AMAZON_LINUX=2017.03")
-    build = one_line(out, "docker build")
-    assert "--build-arg BASE_IMAGE=amazonlinux:2017.03.1.20170812" in build
-    assert "-t staticlambda-builder:al2017.03" in build
-    assert "staticlambda-builder:al2017.03 python -m build.pipeline build" in one_line(
-        out, "docker run"
-    )
+def test_amazon_linux_2017_03_is_the_articles_image(tmp_path: Path) -> None:
+    calls, _ = recorded_make(tmp_path, "build", "BUILDER=docker", "AMAZON_LINUX=2017.03")
+    (build,) = docker_calls(calls, "build")
+    assert "BASE_IMAGE=amazonlinux:2017.03.1.20170812" in option(build, "--build-arg")
+    assert option(build, "-t") == ["staticlambda-builder:al2017.03"]
+    (run,) = docker_calls(calls, "run")
+    assert "staticlambda-builder:al2017.03" in run
 
 
-def test_container_runs_the_native_build_entry() -> None:
-    for extra in ([], ["HANDLER=handlers.echo.handler", "SRC=handlers", "DIST=out/dist"]):
-        native_out = make("-n", "build", "BUILDER=native", *extra)
-        native = one_line(native_out, ".venv/bin/python -m build.pipeline")
-        docker = one_line(make("-n", "build", "BUILDER=docker", *extra), "docker run")
-        assert pipeline_entry(docker) == pipeline_entry(native)
-        assert docker.split(" python ", 1)[1].startswith(PIPELINE_BUILD.strip())
+def test_container_runs_the_native_build_entry(tmp_path: Path) -> None:
+    for i, extra in enumerate(
+        ([], ["HANDLER=handlers.echo.handler", "SRC=handlers", "DIST=.cache/out/dist"])
+    ):
+        native, _ = recorded_make(tmp_path / f"n{i}", "build", "BUILDER=native", *extra)
+        docker, _ = recorded_make(tmp_path / f"d{i}", "build", "BUILDER=docker", *extra)
+        (native_run,) = [c for c in native if c[0] == "python"]
+        (docker_run,) = docker_calls(docker, "run")
+        assert pipeline_args(docker_run) == pipeline_args(native_run[1:])
+        assert docker_run[docker_run.index("-m") - 1] == "python"
 
 
 def test_paths_inside_the_repo_are_seen_under_src(tmp_path: Path) -> None:
-    out = make(
-        "-n",
+    calls, _ = recorded_make(
+        tmp_path / "b",
         "build",
         "BUILDER=docker",
         f"SRC={ROOT / 'handlers'}",
         f"REQUIREMENTS={ROOT / 'requirements' / 'runtime.in'}",
     )
-    run = one_line(out, "docker run")
-    assert "--src 'handlers' --requirements 'requirements/runtime.in' --dist 'dist'" in run
-    assert run.count(" -v ") == 2  # the repository and the container's cache only
-    zipped = make("-n", "zip", "BUILDER=docker", f"DIST={ROOT / 'out'}")
-    build_run, zip_run = command_lines(zipped, "docker run")
-    assert build_run.endswith("--dist 'out'")
-    assert zip_run.endswith("python -m build.pipeline zip --dist 'out'")
+    (run,) = docker_calls(calls, "run")
+    assert pipeline_args(run)[-3:] == [
+        "--src=handlers",
+        "--requirements=requirements/runtime.in",
+        "--dist=dist",
+    ]
+    assert len(option(run, "-v")) == 2  # the repository and the container's cache only
+    calls, _ = recorded_make(
+        tmp_path / "z", "zip", "BUILDER=docker", f"DIST={ROOT / '.cache' / 'out'}"
+    )
+    (zip_run,) = docker_calls(calls, "run")  # the container's zip builds when it must
+    assert pipeline_args(zip_run) == ["-m", "build.pipeline", "zip", "--dist=.cache/out"]
 
 
 def test_paths_outside_the_repo_are_mounted_at_their_own_path(tmp_path: Path) -> None:
     src, reqs, dist = tmp_path / "fn", tmp_path / "reqs", tmp_path / "dist"
     src.mkdir()
     reqs.mkdir()
-    out = make(
-        "-n",
+    (reqs / "requirements.txt").write_text("")
+    calls, _ = recorded_make(
+        tmp_path,
         "zip",
         "BUILDER=docker",
         f"SRC={src}",
         f"REQUIREMENTS={reqs / 'requirements.txt'}",
         f"DIST={dist}",
     )
-    build_run, zip_run = command_lines(out, "docker run")
-    for run in (build_run, zip_run):
-        assert f"-v '{src}':'{src}':ro" in run
-        assert f"-v '{reqs}':'{reqs}':ro" in run
-        assert f"-v '{dist}':'{dist}' " in run  # the output is written: not read-only
-    assert f"--src '{src}' --requirements '{reqs / 'requirements.txt'}' --dist '{dist}'" in (
-        build_run
-    )
+    (run,) = docker_calls(calls, "run")
+    mounts = option(run, "-v")
+    assert f"{src}:{src}:ro" in mounts
+    assert f"{reqs}:{reqs}:ro" in mounts
+    assert f"{dist}:{dist}" in mounts  # the output is written: not read-only
     # `make zip` zips in the same image, so a machine with Docker needs no Python of its own.
-    assert zip_run.endswith(
-        f"staticlambda-builder:al2023 python -m build.pipeline zip --dist '{dist}'"
-    )
-    assert f"mkdir -p '{dist}'" in out
+    assert pipeline_args(run) == [
+        "-m",
+        "build.pipeline",
+        "zip",
+        f"--src={src}",
+        f"--requirements={reqs / 'requirements.txt'}",
+        f"--dist={dist}",
+    ]
+    assert dist.is_dir()
 
 
 def test_a_missing_src_outside_the_repo_is_refused_before_docker(tmp_path: Path) -> None:

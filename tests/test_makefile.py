@@ -1,0 +1,153 @@
+"""The Makefile: `make` alone helps, and every variable reaches its command as
+data. Each target runs for real with a `python` and a `docker` that only record
+their arguments (tests/makefile_support.py), with values an attacker would
+choose: quotes, `$`, backticks, `$(shell ...)`, newlines."""
+
+from __future__ import annotations
+
+import re
+import subprocess
+from pathlib import Path
+
+import pytest
+from makefile_support import ROOT, recorded_make
+
+HOSTILE = (
+    "x'; touch PWNED1; echo '\"$HOME `touch PWNED2` $(shell touch PWNED3) $$(touch PWNED4)\nnext"
+)
+TARGETS = ("build", "zip", "invoke", "deploy", "remote-invoke", "bench", "clean", "help")
+
+
+def no_side_effects(*folders: Path) -> None:
+    for folder in (ROOT, *folders):
+        planted = [p.name for p in folder.glob("PWNED*")]
+        assert not planted, f"a shell ran: {planted} in {folder}"
+
+
+def values(argv: list[str], option: str) -> list[str]:
+    return [a.split("=", 1)[1] for a in argv if a.startswith(option + "=")]
+
+
+def python_call(calls: list[list[str]], module: str) -> list[str]:
+    (call,) = [c for c in calls if c[0] == "python" and module in c]
+    return call
+
+
+def test_make_alone_prints_the_help_with_every_target() -> None:
+    ran = subprocess.run(
+        ["make", "--no-print-directory"], cwd=ROOT, capture_output=True, text=True, check=True
+    )
+    assert ran.stdout.startswith("make zip ")
+    listed = set(re.findall(r"^make ([a-z-]+)", ran.stdout, re.M))
+    assert set(TARGETS) | {"test", "check"} <= listed
+    assert "==>" not in ran.stdout, "make alone must not build"
+
+
+@pytest.mark.parametrize("builder", ["native", "docker"])
+def test_build_and_zip_pass_values_as_data(builder: str, tmp_path: Path) -> None:
+    for target in ("build", "zip"):
+        calls, _ = recorded_make(
+            tmp_path / target,
+            target,
+            f"BUILDER={builder}",
+            f"HANDLER={HOSTILE}",
+            f"EXCLUDE={HOSTILE}",
+            f"ADD_DATA={HOSTILE}",
+            f"ONLY_BINARY={HOSTILE}",
+            f"INIT_CHECK={HOSTILE}",
+            f"DIST={tmp_path / 'dist'}",
+        )
+        if builder == "native":
+            argv = python_call(calls, "build.pipeline")
+        else:
+            (argv,) = [c for c in calls if c[:2] == ["docker", "run"]]
+        for option in ("--handler", "--exclude", "--add-data", "--only-binary", "--init-check"):
+            assert values(argv, option) == [HOSTILE], (target, option, argv)
+    no_side_effects(tmp_path)
+
+
+def test_src_and_requirements_with_quotes_reach_the_pipeline_whole(tmp_path: Path) -> None:
+    calls, _ = recorded_make(
+        tmp_path, "build", "BUILDER=native", f"SRC={HOSTILE}", f"REQUIREMENTS={HOSTILE}"
+    )
+    argv = python_call(calls, "build.pipeline")
+    assert values(argv, "--src") == [HOSTILE]
+    assert values(argv, "--requirements") == [HOSTILE]
+    no_side_effects(tmp_path)
+
+
+def test_invoke_passes_event_and_names_as_data(tmp_path: Path) -> None:
+    calls, _ = recorded_make(
+        tmp_path,
+        "invoke",
+        f"EVENT={HOSTILE}",
+        f"EVENT_FILE={HOSTILE}",
+        f"PASS_ENV={HOSTILE}",
+        f"DIST={HOSTILE}",
+        "AWS_CREDENTIALS=0",
+        "INIT_TRACE=1",
+    )
+    argv = python_call(calls, "build.invoke")
+    assert values(argv, "--event") == [HOSTILE]
+    assert values(argv, "--event-file") == [HOSTILE]
+    assert values(argv, "--pass-env") == [HOSTILE]
+    assert values(argv, "--bootstrap") == [HOSTILE + "/bootstrap"]
+    assert "--credentials" not in argv and "--init-trace" in argv
+    no_side_effects(tmp_path)
+
+
+def test_deploy_and_remote_invoke_pass_names_as_data(tmp_path: Path) -> None:
+    names = ("FUNCTION", "ROLE", "RUNTIME", "ARCH", "REGION", "MEMORY", "TIMEOUT")
+    calls, _ = recorded_make(
+        tmp_path / "deploy",
+        "deploy",
+        *(f"{n}={HOSTILE}" for n in names),
+        "CREATE_ROLE=1",
+        "DRY_RUN=0",
+        f"DIST={HOSTILE}",
+    )
+    argv = python_call(calls, "build.deploy")
+    for name in names:
+        assert values(argv, f"--{name.lower()}") == [HOSTILE], name
+    assert values(argv, "--zip") == [HOSTILE + "/function.zip"]
+    assert "--create-role" in argv and "--dry-run" not in argv
+    calls, _ = recorded_make(
+        tmp_path / "remote",
+        "remote-invoke",
+        f"FUNCTION={HOSTILE}",
+        f"REGION={HOSTILE}",
+        f"EVENT={HOSTILE}",
+    )
+    argv = python_call(calls, "build.remote_invoke")
+    for option in ("--function", "--region", "--event"):
+        assert values(argv, option) == [HOSTILE], option
+    no_side_effects(tmp_path)
+
+
+def test_bench_args_are_words_never_code(tmp_path: Path) -> None:
+    calls, _ = recorded_make(
+        tmp_path, "bench", "BENCH_ARGS=--cold 3 * $(touch PWNED5) `touch PWNED6`", f"DIST={HOSTILE}"
+    )
+    argv = python_call(calls, "build.bench")
+    assert argv[argv.index("--cold") :] == [
+        "--cold",
+        "3",
+        "*",
+        "$(touch",
+        "PWNED5)",
+        "`touch",
+        "PWNED6`",
+    ]
+    assert values(argv, "--bootstrap") == [HOSTILE + "/bootstrap"]
+    no_side_effects(tmp_path)
+
+
+def test_clean_removes_only_what_a_build_writes(tmp_path: Path) -> None:
+    dist = tmp_path / "it's $HOME"
+    dist.mkdir()
+    for name in ("bootstrap", "bootstrap.handler", "function.zip", "function.zip.sha256", "mine"):
+        (dist / name).write_text("x")
+    recorded_make(tmp_path, "clean", f"DIST={dist}")
+    assert [p.name for p in dist.iterdir()] == ["mine"]
+    recorded_make(tmp_path / "again", "clean", f"DIST={HOSTILE}")
+    no_side_effects(tmp_path)
