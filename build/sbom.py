@@ -62,6 +62,7 @@ from build.paths import ROOT
 SBOM_NAME = "bootstrap.cdx.json"
 STATICX_SECTION = ".staticx.archive"
 PYINSTALLER_COOKIE = b"MEI\014\013\012\013\016"
+ONEDIR_TREE = "_internal/"
 # staticx's own helper library, not the build machine's.
 STATICX_FILES = frozenset({"libnssfix.so"})
 FIRST_PARTY = ("runtime", "handlers")
@@ -130,7 +131,10 @@ def read_contents(bootstrap: Path) -> Contents:
     contents = Contents()
     program = None
     for name, data in staticx_members(bootstrap).items():
-        if PYINSTALLER_COOKIE in data[-4096:] or (program is None and PYINSTALLER_COOKIE in data):
+        if name.startswith(ONEDIR_TREE):
+            # PyInstaller's onedir tree (build/static.py puts it in staticx's archive).
+            add_tree_file(contents, name[len(ONEDIR_TREE) :], data)
+        elif PYINSTALLER_COOKIE in data[-4096:] or (program is None and PYINSTALLER_COOKIE in data):
             program = data
         else:
             contents.libraries[name] = data
@@ -153,6 +157,17 @@ def read_contents(bootstrap: Path) -> Contents:
             elif typecode == "x":
                 contents.data_files.append(name)
     return contents
+
+
+def add_tree_file(contents: Contents, name: str, data: bytes) -> None:
+    """One file of the onedir tree, sorted as the onefile archive's typecodes sort them."""
+    if name.endswith(".so") or ".so." in name:
+        if "/lib-dynload/" in f"/{name}" or not re.search(r"^lib[^/]*\.so", name):
+            contents.extensions.append(name)
+        else:
+            contents.libraries[name] = data
+    else:
+        contents.data_files.append(name)
 
 
 def python_version_of(program: bytes) -> int:
