@@ -125,7 +125,7 @@ def open_fifo_for_writing(fifo: Path) -> None:
 
 
 def test_stale_extraction_of_ours_is_removed_and_foreign_ones_kept(shared_tmp: Path) -> None:
-    stale = marked(shared_tmp / "_MEI111")
+    stale = marked(shared_tmp / "staticx-111")
     unmarked = shared_tmp / "staticx-unpacking"  # still being unpacked: no mark yet
     unmarked.mkdir()
     other = shared_tmp / "_MEI-other-program"
@@ -166,7 +166,7 @@ def test_two_live_bootstraps_sharing_tmp_keep_each_other_s_files(shared_tmp: Pat
     try:
         assert other.stdout is not None and other.stdout.readline() == "1\n"
         mine = marked(shared_tmp / "staticx-mine")
-        stale = marked(shared_tmp / "_MEIkilled")
+        stale = marked(shared_tmp / "staticx-killed")
         environ = {"TMPDIR": str(shared_tmp), "STATICX_BUNDLE_DIR": str(mine)}
         held = hold_extraction_locks(environ)
         try:
@@ -188,7 +188,7 @@ def test_a_directory_swapped_in_after_the_checks_is_not_emptied(
     # In a $TMPDIR without the sticky bit, another user may rename our stale
     # directory away and put one of theirs under its name between the checks
     # and the removal: only what was checked is emptied.
-    marked(shared_tmp / "_MEIswap")
+    marked(shared_tmp / "staticx-swap")
     checked = frozen._stale_extraction
 
     def then_swapped(tmp_fd: int, tmp_dev: int, name: str) -> int | None:
@@ -201,12 +201,12 @@ def test_a_directory_swapped_in_after_the_checks_is_not_emptied(
 
     monkeypatch.setattr(frozen, "_stale_extraction", then_swapped)
     sweep({"TMPDIR": str(shared_tmp)})
-    assert victims(shared_tmp / "_MEIswap") == {"someone-else-s": b"keep"}
+    assert victims(shared_tmp / "staticx-swap") == {"someone-else-s": b"keep"}
     assert victims(shared_tmp / "moved-away") == {}  # the one checked, emptied
 
 
 def test_a_fifo_as_our_own_mark_neither_hangs_nor_is_taken_for_a_lock(shared_tmp: Path) -> None:
-    directory = shared_tmp / "_MEIfifo"
+    directory = shared_tmp / "staticx-fifo"
     directory.mkdir()
     fifo = directory / ALIVE_LOCK
     os.mkfifo(fifo)
@@ -222,7 +222,7 @@ def test_a_fifo_as_our_own_mark_neither_hangs_nor_is_taken_for_a_lock(shared_tmp
 
 def test_a_link_as_our_own_mark_is_not_followed(shared_tmp: Path, tmp_path: Path) -> None:
     outside = marked(tmp_path / "outside")
-    directory = shared_tmp / "_MEIlinked-mark"
+    directory = shared_tmp / "staticx-linked-mark"
     directory.mkdir()
     (directory / ALIVE_LOCK).symlink_to(outside / ALIVE_LOCK)
     assert sweep({"TMPDIR": str(shared_tmp)}) == []
@@ -235,7 +235,7 @@ def test_links_to_tmp_and_outside_are_never_followed_even_when_ours(
     (shared_tmp / ALIVE_LOCK).touch()
     (shared_tmp / "keep").write_bytes(b"tmp's own file")
     outside = marked(tmp_path / "outside")
-    (shared_tmp / "_MEIto-tmp").symlink_to(shared_tmp)
+    (shared_tmp / "staticx-to-tmp").symlink_to(shared_tmp)
     (shared_tmp / "staticx-to-outside").symlink_to(outside)
     assert sweep({"TMPDIR": str(shared_tmp)}) == []
     assert (shared_tmp / "keep").read_bytes() == b"tmp's own file"
@@ -251,12 +251,12 @@ def test_a_link_to_tmp_planted_by_another_user_deletes_nothing(shared_tmp: Path)
     root_only.mkdir(mode=0o700)
     (root_only / "secret").write_bytes(b"root's")
     mine = marked(shared_tmp / "staticx-mine")
-    as_nobody('touch "$1/.staticlambda-alive"; ln -s "$1" "$1/_MEIpwn"', str(shared_tmp))
+    as_nobody('touch "$1/.staticlambda-alive"; ln -s "$1" "$1/staticx-pwn"', str(shared_tmp))
     environ = {"TMPDIR": str(shared_tmp), "STATICX_BUNDLE_DIR": str(mine)}
     assert sweep(environ) == []
     assert victims(root_only) == {"secret": b"root's"}
     assert victims(mine) == {ALIVE_LOCK: b"", "libpython3.11.so": b"unpacked"}
-    assert (shared_tmp / "_MEIpwn").is_symlink()
+    assert (shared_tmp / "staticx-pwn").is_symlink()
 
 
 @pytest.mark.skipif(not IS_ROOT, reason=NOT_ROOT_REASON)
@@ -274,17 +274,17 @@ def test_a_link_outside_tmp_planted_by_another_user_deletes_nothing(
 @pytest.mark.skipif(not IS_ROOT, reason=NOT_ROOT_REASON)
 def test_another_user_s_directory_is_never_removed_even_when_marked(shared_tmp: Path) -> None:
     as_nobody(
-        'mkdir "$1/_MEInobody"; touch "$1/_MEInobody/.staticlambda-alive" "$1/_MEInobody/theirs"',
+        'mkdir "$1/staticx-nobody"; touch "$1/staticx-nobody/.staticlambda-alive" "$1/staticx-nobody/theirs"',
         str(shared_tmp),
     )
     assert sweep({"TMPDIR": str(shared_tmp)}) == []
-    assert victims(shared_tmp / "_MEInobody") == {ALIVE_LOCK: b"", "theirs": b""}
+    assert victims(shared_tmp / "staticx-nobody") == {ALIVE_LOCK: b"", "theirs": b""}
 
 
 @pytest.mark.skipif(not IS_ROOT, reason=NOT_ROOT_REASON)
 def test_a_fifo_planted_by_another_user_does_not_hang_the_start(shared_tmp: Path) -> None:
-    as_nobody('mkdir "$1/_MEIx"; mkfifo "$1/_MEIx/.staticlambda-alive"', str(shared_tmp))
-    fifo = shared_tmp / "_MEIx" / ALIVE_LOCK
+    as_nobody('mkdir "$1/staticx-x"; mkfifo "$1/staticx-x/.staticlambda-alive"', str(shared_tmp))
+    fifo = shared_tmp / "staticx-x" / ALIVE_LOCK
     result: list[list[str]] = []
     environ = {"TMPDIR": str(shared_tmp)}
     done = finishes(lambda: result.append(sweep(environ)), lambda: open_fifo_for_writing(fifo))
