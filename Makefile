@@ -139,7 +139,9 @@ DEPLOY_ARGS = $(if $(FUNCTION),--function '$(FUNCTION)') $(if $(ROLE),--role '$(
   $(if $(RUNTIME),--runtime '$(RUNTIME)') $(if $(ARCH),--arch '$(ARCH)') \
   $(if $(REGION),--region '$(REGION)') $(if $(MEMORY),--memory '$(MEMORY)') \
   $(if $(TIMEOUT),--timeout '$(TIMEOUT)') $(if $(CREATE_ROLE),--create-role) \
-  $(if $(DRY_RUN),--dry-run)
+  $(if $(DRY_RUN),--dry-run) \
+  $(if $(CAPACITY_PROVIDER),--capacity-provider '$(CAPACITY_PROVIDER)') \
+  $(if $(MAX_CONCURRENCY),--max-concurrency '$(MAX_CONCURRENCY)')
 
 deploy: $(STAMP)
 	$(PY) -m build.deploy --zip '$(DIST)/function.zip' $(strip $(DEPLOY_ARGS))
