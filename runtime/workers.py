@@ -10,7 +10,7 @@ share the initialised memory copy-on-write:
     parent (Supervisor)      init; forks the workers; waits; replaces a dead
     │                        one, and reports the invoke it held; on SIGTERM
     │                        passes it on, waits for them all, exits
-    └── worker × N (Worker)  runtime/loop.py's handle, one invoke at a time:
+    └── worker x N (Worker)  runtime/loop.py's handle, one invoke at a time:
                              its own Runtime API client (no socket of the
                              parent's), request id, _X_AMZN_TRACE_ID, context
 
@@ -205,9 +205,8 @@ class Supervisor:
                 self._start(index)
             while self.workers:
                 pid, status = os.wait()  # retried after a signal (PEP 475)
-                index = self.workers.pop(pid, None)
-                if index is not None:
-                    self._ended(index, pid, status)
+                if pid in self.workers:  # not a child the handler's init left behind
+                    self._ended(self.workers.pop(pid), pid, status)
         finally:
             self.client.close()
         return 1 if self.failed else 0

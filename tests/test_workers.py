@@ -61,18 +61,39 @@ def start(
     if concurrency is not None:
         environ["AWS_LAMBDA_MAX_CONCURRENCY"] = str(concurrency)
     process = subprocess.Popen(
-        command, cwd=cwd, env=environ, stdout=subprocess.PIPE, stderr=subprocess.PIPE
+        command,
+        cwd=cwd,
+        env=environ,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        start_new_session=True,  # its own group: nothing outlives a failed test
     )
     api.watch(process.pid)
     return process
 
 
+_stopped: dict[int, tuple[int, str, str]] = {}
+
+
 def stop(process: subprocess.Popen[bytes]) -> tuple[int, str, str]:
-    """SIGTERM, as Lambda shuts an environment down; exit status and output."""
-    if process.poll() is None:
-        process.send_signal(signal.SIGTERM)
-    out, err = process.communicate(timeout=30)
-    return process.returncode, out.decode(), err.decode()
+    """SIGTERM, as Lambda shuts an environment down; exit status and output.
+    A second call returns what the first collected."""
+    if process.pid not in _stopped:
+        if process.poll() is None:
+            process.send_signal(signal.SIGTERM)
+        try:
+            out, err = process.communicate(timeout=30)
+        except subprocess.TimeoutExpired:
+            os.killpg(process.pid, signal.SIGKILL)
+            out, err = process.communicate(timeout=30)
+        _stopped[process.pid] = (process.returncode, out.decode(), err.decode())
+    return _stopped[process.pid]
+
+
+def waited_in_vain(process: subprocess.Popen[bytes], error: TimeoutError) -> AssertionError:
+    """The timeout, with what the runtime wrote."""
+    status, out, err = stop(process)
+    return AssertionError(f"{error}; exit {status}\nstderr:\n{err}\nstdout:\n{out}")
 
 
 def posted(api: FakeRuntimeAPI, path: str) -> list[Recorded]:
@@ -84,9 +105,7 @@ def parent_of(pid: int) -> int:
         return int(stat.read().rsplit(")", 1)[1].split()[1])
 
 
-def check_invokes_at_once(
-    command: list[str], cwd: Path, log_format: str, **env: str
-) -> list[int]:
+def check_invokes_at_once(command: list[str], cwd: Path, log_format: str, **env: str) -> list[int]:
     """Four invokes of 0.5 s each at once on four workers: together in about
     0.5 s, each on its own worker with its own request id, trace id and log
     lines. Returns the workers' pids."""
@@ -101,6 +120,8 @@ def check_invokes_at_once(
             served = api.served()
             workers = {served[i].pid for i in ids}
             parents = {parent_of(pid) for pid in workers if pid is not None}
+        except TimeoutError as e:
+            raise waited_in_vain(process, e) from None
         finally:
             status, out, err = stop(process)
     assert status == 0, err
@@ -168,8 +189,10 @@ def check_dead_worker_replaced(command: list[str], cwd: Path, **env: str) -> Non
                 api.add_event(sleep_event(0), f"req-after-{i}")
                 api.wait_for(lambda i=i: bool(posted(api, response_path(f"req-after-{i}"))))
             served = api.served()
+        except TimeoutError as e:
+            raise waited_in_vain(process, e) from None
         finally:
-            status, out, err = stop(process)
+            status, _, err = stop(process)
     assert status == 0, err
     (exited,) = posted(api, error_path("req-exit"))
     assert exited.headers["Lambda-Runtime-Function-Error-Type"] == "Runtime.ExitError"
@@ -205,9 +228,10 @@ def check_sigterm_finishes_invokes_in_flight(
             api.wait_for(lambda: {"req-a", "req-b"} <= set(api.served()), timeout=60)
             workers = [api.served()[i].pid for i in ("req-a", "req-b")]
             status, out, err = stop(process)
+        except TimeoutError as e:
+            raise waited_in_vain(process, e) from None
         finally:
-            if process.poll() is None:
-                process.kill()
+            stop(process)
     assert status == 0, err
     for request_id in ("req-a", "req-b"):
         (response,) = posted(api, response_path(request_id))
@@ -260,9 +284,7 @@ def test_sigterm_finishes_invokes_then_runs_the_callbacks_once_in_each_worker(
 ) -> None:
     write_module("managed_app", SHUTDOWN_APP)
     marker = tmp_path / "marker"
-    busy, output = check_sigterm_finishes_invokes_in_flight(
-        SOURCE, tmp_path, MARKER=str(marker)
-    )
+    busy, output = check_sigterm_finishes_invokes_in_flight(SOURCE, tmp_path, MARKER=str(marker))
     ran_in = [int(line) for line in marker.read_text().split()]
     # Once in each of the three workers (two busy, one idle); never in the parent.
     assert len(ran_in) == len(set(ran_in)) == 3, output
@@ -275,9 +297,7 @@ def test_an_init_error_is_reported_once_and_nothing_is_forked(
 ) -> None:
     write_module("broken_app", "raise RuntimeError('init failed')\n")
     with FakeRuntimeAPI(wait_for_events=True) as api:
-        process = start(
-            [sys.executable, "-m", "runtime", "broken_app.handler"], api, 4, tmp_path
-        )
+        process = start([sys.executable, "-m", "runtime", "broken_app.handler"], api, 4, tmp_path)
         status, _, err = stop_after_exit(process)
     assert status == 1, err
     assert [r.path for r in api.requests] == [INIT_ERROR]
