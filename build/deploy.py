@@ -90,6 +90,7 @@ LAMBDA_TRUST_POLICY = {
 }
 ROLE_ARN = re.compile(r"^arn:aws[a-zA-Z-]*:iam::\d{12}:role/?[a-zA-Z_0-9+=,.@\-/]+$")
 # Lambda Managed Instances: botocore's pattern for CapacityProviderArn.
+LATEST_PUBLISHED = "LATEST_PUBLISHED"
 CAPACITY_PROVIDER_ARN = re.compile(
     r"^arn:aws[a-zA-Z-]*:lambda:[a-z0-9-]+:\d{12}:capacity-provider:[a-zA-Z0-9_-]+$"
 )
@@ -309,6 +310,9 @@ def creation_settings(wanted: Wanted, artifact: Artifact) -> dict[str, Any]:
     capacity = capacity_provider_config(wanted)
     if capacity is not None:
         settings["CapacityProviderConfig"] = capacity
+        # Lambda invokes a Managed Instances function's published version
+        # ($LATEST.PUBLISHED when called unqualified), never $LATEST.
+        settings["PublishTo"] = LATEST_PUBLISHED
     return settings
 
 
@@ -536,6 +540,15 @@ class Deployer:
                 is_update_in_progress,
             )
             self.wait("function_updated_v2", name, "updated")
+        if current.get("CapacityProviderConfig") or "CapacityProviderConfig" in plan.configuration:
+            # Managed Instances serve $LATEST.PUBLISHED: what was just updated, published.
+            self.console.info(f"publishing {name} to $LATEST.PUBLISHED")
+            self._retrying(
+                lambda: self.lambda_client.publish_version(
+                    FunctionName=name, PublishTo=LATEST_PUBLISHED
+                ),
+                is_update_in_progress,
+            )
 
     def verify(self, function_name: str, artifact: Artifact) -> dict[str, Any]:
         """The function's code must be the zip's, byte for byte, and its architecture too."""

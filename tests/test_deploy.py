@@ -981,6 +981,8 @@ def test_create_on_a_capacity_provider(
             "PerExecutionEnvironmentMaxConcurrency": 8,
         }
     }
+    # Lambda invokes a Managed Instances function's $LATEST.PUBLISHED.
+    assert body["PublishTo"] == "LATEST_PUBLISHED"
 
 
 def test_an_existing_function_moves_onto_a_capacity_provider(
@@ -989,6 +991,7 @@ def test_an_existing_function_moves_onto_a_capacity_provider(
     zip_path = make_zip(tmp_path)
     assert run_deploy("--function", "hello", "--role", make_role(), zip_path=zip_path).code == 0
     updated = sent_bodies(hooks, "UpdateFunctionConfiguration")
+    published = sent_bodies(hooks, "PublishVersion")
     result = run_deploy(
         "--function", "hello", "--capacity-provider", CAPACITY_PROVIDER, zip_path=zip_path
     )
@@ -997,6 +1000,8 @@ def test_an_existing_function_moves_onto_a_capacity_provider(
     assert body["CapacityProviderConfig"] == {
         "LambdaManagedInstancesCapacityProviderConfig": {"CapacityProviderArn": CAPACITY_PROVIDER}
     }
+    assert [b.get("PublishTo") for b in published] == ["LATEST_PUBLISHED"]
+    assert "publishing hello to $LATEST.PUBLISHED" in result.out
 
 
 @pytest.mark.parametrize(
