@@ -38,6 +38,9 @@ import time
 def handler(event, context):
     if event.get("action") == "exit":
         os._exit(3)
+    if event.get("action") == "stream":
+        time.sleep(0.3)
+        return (part for part in (f"pid {os.getpid()} ", context.aws_request_id))
     trace_id = os.environ.get("_X_AMZN_TRACE_ID")
     logging.getLogger().warning("pid %d trace %s", os.getpid(), trace_id)
     time.sleep(event["seconds"])
@@ -98,6 +101,11 @@ def waited_in_vain(process: subprocess.Popen[bytes], error: TimeoutError) -> Ass
 
 def posted(api: FakeRuntimeAPI, path: str) -> list[Recorded]:
     return [r for r in list(api.requests) if r.method == "POST" and r.path == path]
+
+
+def children(pid: int) -> set[int]:
+    with open(f"/proc/{pid}/task/{pid}/children") as listed:
+        return {int(child) for child in listed.read().split()}
 
 
 def parent_of(pid: int) -> int:
@@ -263,6 +271,40 @@ def test_four_invokes_run_at_once_each_on_its_own_worker(
 
 def test_a_dead_worker_is_replaced_and_its_invoke_reported(managed_app: Path) -> None:
     check_dead_worker_replaced(SOURCE, managed_app)
+
+
+def test_each_worker_streams_its_own_response(managed_app: Path) -> None:
+    with FakeRuntimeAPI(wait_for_events=True) as api:
+        api.add_event(json.dumps({"action": "stream"}), "req-s1")
+        api.add_event(json.dumps({"action": "stream"}), "req-s2")
+        process = start(SOURCE, api, 2, managed_app)
+        try:
+            api.wait_for(lambda: all(posted(api, response_path(i)) for i in ("req-s1", "req-s2")))
+        except TimeoutError as e:
+            raise waited_in_vain(process, e) from None
+        finally:
+            status, _, err = stop(process)
+    assert status == 0, err
+    pids = set()
+    for request_id in ("req-s1", "req-s2"):
+        (response,) = posted(api, response_path(request_id))
+        assert response.headers["Lambda-Runtime-Function-Response-Mode"] == "streaming"
+        assert response.chunks == (f"pid {response.pid} ".encode(), request_id.encode())
+        pids.add(response.pid)
+    assert len(pids) == 2
+
+
+def test_workers_exit_when_the_parent_is_killed(managed_app: Path) -> None:
+    with FakeRuntimeAPI(wait_for_events=True) as api:
+        process = start(SOURCE, api, 3, managed_app)
+        try:
+            api.wait_for(lambda: len(children(process.pid)) >= 3)
+            workers = children(process.pid)
+            assert len(workers) == 3
+            process.kill()  # SIGKILL: the parent can pass nothing on
+            api.wait_for(lambda: not any(os.path.exists(f"/proc/{pid}") for pid in workers), 10)
+        finally:
+            stop(process)
 
 
 SHUTDOWN_APP = (
