@@ -3,7 +3,12 @@ environment (AWS_LAMBDA_MAX_CONCURRENCY=N), this project's static bootstrap (A)
 beside awslambdaric (B), the same handler.
 
     python -m build.bench_concurrency [--workers 8] [--rounds 3] [--bootstrap dist/bootstrap]
-    python -m build.bench --managed-instances ...   (the same, after bench's own rows)
+                                      [--boto3-powertools]
+    python -m build.bench --managed-instances 8 ...   (the same, after bench's own rows)
+
+The echo handler, and with --boto3-powertools a handler that imports boto3 and
+Powertools and makes two boto3 clients at init (build/bench_handlers/): the
+bench builds its bootstrap, and installs the same requirements for B.
 
 A initialises once and forks N workers (runtime/workers.py). B is
 `python -m awslambdaric <handler>` with the same variable: awslambdaric 4's own
@@ -40,13 +45,15 @@ import threading
 import time
 from collections import deque
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 ECHO_HANDLER = "handlers.echo.handler"
+BOTO3_POWERTOOLS = ROOT / "build" / "bench_handlers" / "boto3_powertools"
+BENCH_CACHE = ROOT / ".cache" / "bench"
 NEXT = "/2018-06-01/runtime/invocation/next"
 EVENT = b'{"text":"Hello"}'
 CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
@@ -218,6 +225,7 @@ class Candidate:
     description: str
     command: tuple[str, ...]
     cwd: Path
+    env: Mapping[str, str] = field(default_factory=dict)  # its own, on top of the common one
 
 
 @dataclass(frozen=True)
@@ -236,7 +244,7 @@ def run_once(
     for every worker to wait on /next, serve 4 invokes a worker, measure, stop."""
     concurrency = workers or 1
     api = ConcurrentRuntimeAPI()
-    environ = {**env, "AWS_LAMBDA_RUNTIME_API": api.address, "TMPDIR": str(tmp)}
+    environ = {**env, **candidate.env, "AWS_LAMBDA_RUNTIME_API": api.address, "TMPDIR": str(tmp)}
     if workers is not None:
         environ["AWS_LAMBDA_MAX_CONCURRENCY"] = str(workers)
     started = time.monotonic()
@@ -341,47 +349,95 @@ def _ratio(a: float, b: float) -> str:
     return f"{a / b:.2f}x" if b > 0 else "n/a"
 
 
-def candidates(bootstrap: Path, handler: str) -> list[Candidate]:
+def candidates(bootstrap: Path, handler: str, src: Path | None = None) -> list[Candidate]:
+    """A, the bootstrap; B, awslambdaric on this Python, importing ``handler``
+    from the repository (or from ``src``, with its requirements installed)."""
     from build.bench import awslambdaric_version
 
+    b_env = {}
+    if src is not None:
+        b_env["PYTHONPATH"] = f"{src}:{install_requirements(src / 'requirements.txt')}"
     return [
         Candidate("A", f"static {bootstrap.name}", (str(bootstrap),), bootstrap.parent),
         Candidate(
             "B",
             f"awslambdaric {awslambdaric_version()}",
             (sys.executable, "-m", "awslambdaric", handler),
-            ROOT,
+            src or ROOT,
+            b_env,
         ),
     ]
 
 
-def run(bootstrap: Path, handler: str, workers: int, rounds: int, json_path: str | None) -> int:
+def install_requirements(requirements: Path) -> Path:
+    """B's copy of a bench handler's requirements, the versions A was built with."""
+    target = BENCH_CACHE / f"deps-{requirements.parent.name}"
+    if not (target / ".installed").exists():
+        pip = [sys.executable, "-m", "pip", "install", "-q", "--disable-pip-version-check"]
+        done = subprocess.run([*pip, "--target", str(target), "-r", str(requirements)])
+        if done.returncode != 0:
+            raise BenchError(f"pip could not install {requirements} (its output is above)")
+        (target / ".installed").touch()
+    return target
+
+
+def build_bootstrap(src: Path) -> Path:
+    """The bench handler in ``src``, built by the pipeline as a user's would be."""
+    dist = BENCH_CACHE / f"dist-{src.name}"
+    build = [sys.executable, "-m", "build.pipeline", "build", "--handler", "app.handler"]
+    args = ["--src", str(src), "--requirements", str(src / "requirements.txt")]
+    done = subprocess.run([*build, *args, "--dist", str(dist)], cwd=ROOT)
+    if done.returncode != 0:
+        raise BenchError(f"the build of {src} failed (its output is above)")
+    return dist / "bootstrap"
+
+
+def run(
+    bootstrap: Path,
+    handler: str,
+    workers: int,
+    rounds: int,
+    json_path: str | None = None,
+    boto3_powertools: bool = False,
+) -> int:
     if not bootstrap.is_file():
         print(f"bench: {bootstrap} does not exist: run `make build` first", file=sys.stderr)
         return 1
     env = {k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "_HANDLER", "PYTHON"))}
+    benches: list[tuple[str, Path, Path | None]] = [(handler, bootstrap, None)]
+    if boto3_powertools:
+        benches.append(("app.handler (boto3 + Powertools)", Path(), BOTO3_POWERTOOLS))
+    record = []
     try:
-        rows = measure(candidates(bootstrap, handler), [None, workers], rounds, env)
+        for name, a_bootstrap, src in benches:
+            if src is not None:
+                a_bootstrap = build_bootstrap(src)
+            pair = candidates(a_bootstrap, name.split()[0], src)
+            rows = measure(pair, [None, workers], rounds, env)
+            lines = [
+                f"## Lambda Managed Instances: {name}, AWS_LAMBDA_MAX_CONCURRENCY unset and "
+                f"{workers}",
+                "",
+                f"- {rounds} rounds, alternating A B; medians; 4 invokes a worker before "
+                "memory is read",
+                "",
+                *table(rows),
+                "",
+            ]
+            print("\n".join(lines), flush=True)
+            record += [
+                {
+                    "handler": name,
+                    "label": r.candidate.label,
+                    "workers": r.workers,
+                    "samples": [s.__dict__ for s in r.samples],
+                }
+                for r in rows
+            ]
     except BenchError as e:
         print(f"bench: {e}", file=sys.stderr)
         return 1
-    lines = [
-        f"## Lambda Managed Instances: {handler}, AWS_LAMBDA_MAX_CONCURRENCY unset and {workers}",
-        "",
-        f"- {rounds} rounds, alternating A B; medians; 4 invokes a worker before memory is read",
-        "",
-        *table(rows),
-    ]
-    print("\n".join(lines), flush=True)
     if json_path:
-        record = [
-            {
-                "label": r.candidate.label,
-                "workers": r.workers,
-                "samples": [s.__dict__ for s in r.samples],
-            }
-            for r in rows
-        ]
         Path(json_path).write_text(json.dumps(record, indent=2) + "\n")
     return 0
 
@@ -397,10 +453,22 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--bootstrap", default="dist/bootstrap")
     parser.add_argument("--handler", default=ECHO_HANDLER, help="module.function B imports")
     parser.add_argument("--json", help="also write every sample to this file")
+    parser.add_argument(
+        "--boto3-powertools",
+        action="store_true",
+        help="also the boto3 + Powertools handler (builds its bootstrap first)",
+    )
     args = parser.parse_args(argv)
     if args.workers < 2 or args.rounds < 1:
         parser.error("--workers must be at least 2, --rounds at least 1")
-    return run(Path(args.bootstrap).resolve(), args.handler, args.workers, args.rounds, args.json)
+    return run(
+        Path(args.bootstrap).resolve(),
+        args.handler,
+        args.workers,
+        args.rounds,
+        args.json,
+        args.boto3_powertools,
+    )
 
 
 if __name__ == "__main__":
