@@ -77,7 +77,7 @@ class ConcurrentRuntimeAPI:
         self.errors: list[str] = []
         self._served = 0
         self._closed = False
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), _APIHandler)
+        self._server = _QuietServer(("127.0.0.1", 0), _APIHandler)
         self._server.daemon_threads = True
         self._server.api = self  # type: ignore[attr-defined]
         threading.Thread(target=self._server.serve_forever, daemon=True).start()
@@ -128,6 +128,11 @@ class ConcurrentRuntimeAPI:
             self._changed.notify_all()
         self._server.shutdown()
         self._server.server_close()
+
+
+class _QuietServer(ThreadingHTTPServer):
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        pass  # a runtime stopped mid-request resets its connection: expected here
 
 
 class _APIHandler(BaseHTTPRequestHandler):
@@ -306,7 +311,13 @@ def measure(
     rounds: int,
     env: Mapping[str, str],
 ) -> list[Row]:
-    rows = [Row(c, n, []) for n in worker_counts for c in candidates]
+    # C is N separate processes: it has no row for the variable unset.
+    rows = [
+        Row(c, n, [])
+        for n in worker_counts
+        for c in candidates
+        if not (c.label == "C" and n is None)
+    ]
     with tempfile.TemporaryDirectory(prefix="bench-mi-") as tmp:
         for _ in range(rounds):
             for row in rows:  # A B A B...: a machine that slows down slows both
@@ -333,14 +344,17 @@ def table(rows: Sequence[Row]) -> list[str]:
     for row in rows:
         by_count.setdefault(row.workers, {})[row.candidate.label] = row
     lines.append("")
-    for n, pair in by_count.items():
-        if "A" in pair and "B" in pair:
-            a, b = pair["A"], pair["B"]
+    for n, by_label in by_count.items():
+        a = by_label.get("A")
+        for other in (by_label.get("B"), by_label.get("C")):
+            if a is None or other is None:
+                continue
+            label = other.candidate.label
             lines.append(
-                f"- workers {n if n is not None else 'unset'}: A/B Σ PSS "
-                f"{a.median('pss_mb') / b.median('pss_mb'):.2f}x, init CPU "
-                f"{_ratio(a.median('init_cpu_s'), b.median('init_cpu_s'))}, ready "
-                f"{a.median('ready_ms') / b.median('ready_ms'):.2f}x"
+                f"- workers {n or 'unset'}: A/{label} Σ PSS "
+                f"{_ratio(a.median('pss_mb'), other.median('pss_mb'))}, init CPU "
+                f"{_ratio(a.median('init_cpu_s'), other.median('init_cpu_s'))}, ready "
+                f"{_ratio(a.median('ready_ms'), other.median('ready_ms'))}"
             )
     return lines
 
@@ -349,9 +363,12 @@ def _ratio(a: float, b: float) -> str:
     return f"{a / b:.2f}x" if b > 0 else "n/a"
 
 
-def candidates(bootstrap: Path, handler: str, src: Path | None = None) -> list[Candidate]:
+def candidates(
+    bootstrap: Path, handler: str, workers: int, src: Path | None = None
+) -> list[Candidate]:
     """A, the bootstrap; B, awslambdaric on this Python, importing ``handler``
-    from the repository (or from ``src``, with its requirements installed)."""
+    from the repository (or from ``src``, with its requirements installed); C,
+    ``workers`` separate awslambdaric processes, each serving one at a time."""
     from build.bench import awslambdaric_version
 
     b_env = {}
@@ -363,6 +380,21 @@ def candidates(bootstrap: Path, handler: str, src: Path | None = None) -> list[C
             "B",
             f"awslambdaric {awslambdaric_version()}",
             (sys.executable, "-m", "awslambdaric", handler),
+            src or ROOT,
+            b_env,
+        ),
+        Candidate(
+            "C",
+            f"{workers} x awslambdaric, separate processes",
+            (
+                "sh",
+                "-c",
+                'unset AWS_LAMBDA_MAX_CONCURRENCY; for i in $(seq "$2"); do '
+                '"$0" -m awslambdaric "$1" & done; wait',
+                sys.executable,
+                handler,
+                str(workers),
+            ),
             src or ROOT,
             b_env,
         ),
@@ -412,7 +444,7 @@ def run(
         for name, a_bootstrap, src in benches:
             if src is not None:
                 a_bootstrap = build_bootstrap(src)
-            pair = candidates(a_bootstrap, name.split()[0], src)
+            pair = candidates(a_bootstrap, name.split()[0], workers, src)
             rows = measure(pair, [None, workers], rounds, env)
             lines = [
                 f"## Lambda Managed Instances: {name}, AWS_LAMBDA_MAX_CONCURRENCY unset and "

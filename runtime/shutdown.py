@@ -27,6 +27,11 @@ exception logged and the next one run; then the process exits with status 0,
 which lets the static bootstrap's parents remove their extraction directories
 from /tmp. Lambda allows the runtime about 500 ms for all of it.
 
+With Lambda Managed Instances (AWS_LAMBDA_MAX_CONCURRENCY > 1, runtime/workers.py)
+the parent registers the extension, once, during init; on SIGTERM each worker
+finishes its invoke and runs the callbacks once in its own process, where the
+state they close or flush lives; the parent, which never ran an invoke, runs none.
+
 The signal may come more than once: the static bootstrap is three processes
 (staticx's loader, PyInstaller's parent, Python), and each of the first two
 passes on the signal it gets, as Lambda or an emulator may signal the whole
