@@ -214,7 +214,7 @@ class FakeRuntimeAPI:
                 event = self._events.popleft()
                 served = event.served()
                 self.requests.append(
-                    Recorded(**{**request.__dict__, "served": served[REQUEST_ID_HEADER]})
+                    Recorded(**{**request.__dict__, "served": served.get(REQUEST_ID_HEADER, "")})
                 )
                 return 200, served, event.body
             self.requests.append(request)
