@@ -34,6 +34,7 @@ ROOT = Path(__file__).resolve().parent.parent
 MANAGED_APP = """\
 import logging
 import os
+import random
 import time
 
 
@@ -48,7 +49,12 @@ def handler(event, context):
     if os.environ.get("STARTED_DIR"):  # tells a test the invoke is in the handler
         open(os.path.join(os.environ["STARTED_DIR"], context.aws_request_id), "w").close()
     time.sleep(event["seconds"])
-    return {"pid": os.getpid(), "trace": trace_id, "request_id": context.aws_request_id}
+    return {
+        "pid": os.getpid(),
+        "trace": trace_id,
+        "request_id": context.aws_request_id,
+        "random": random.random(),  # re-seeded in each worker (by CPython, at fork)
+    }
 """
 
 
@@ -151,6 +157,8 @@ def check_invokes_at_once(command: list[str], cwd: Path, log_format: str, **env:
         assert body["request_id"] == request_id
         assert body["trace"].startswith(f"Root=1-00000000-00000000000000000000000{i};")
         assert body["pid"] == served[request_id].pid == responses[request_id].pid
+
+    assert len({responses[i].json()["random"] for i in ids}) == 4  # no shared random state
 
     # Each worker's log lines carry its invoke's request id, never another's.
     lines = logged_lines(out, log_format)
