@@ -22,7 +22,7 @@ AMAZON_LINUX ?= 2023
 
 USER_VARIABLES := HANDLER SRC REQUIREMENTS EVENT EVENT_FILE FUNCTION DIST ROLE RUNTIME ARCH \
   REGION MEMORY TIMEOUT CREATE_ROLE DRY_RUN BENCH_ARGS ONLY_BINARY EXCLUDE ADD_DATA INIT_CHECK \
-  PASS_ENV INIT_TRACE AWS_CREDENTIALS PERMISSIONS_BOUNDARY
+  PASS_ENV INIT_TRACE AWS_CREDENTIALS PERMISSIONS_BOUNDARY CAPACITY_PROVIDER MAX_CONCURRENCY
 unexport $(USER_VARIABLES)
 $(foreach v,$(USER_VARIABLES),$(eval export SL_$v = $$(value $v)))
 # $(call given,VAR): non-empty when the user set VAR (command line or environment).
@@ -60,7 +60,7 @@ help:
 	@echo '    PASS_ENV="NAME ..."    pass these variables of yours to the function'
 	@echo '    AWS_CREDENTIALS=1      pass your AWS_ACCESS_KEY_ID/SECRET/SESSION_TOKEN (never printed)'
 	@echo 'make deploy FUNCTION=name [ROLE=arn CREATE_ROLE=1 PERMISSIONS_BOUNDARY=arn REGION= MEMORY='
-	@echo '                         TIMEOUT= ARCH= DRY_RUN=1]'
+	@echo '                         TIMEOUT= ARCH= DRY_RUN=1 CAPACITY_PROVIDER=arn MAX_CONCURRENCY=N]'
 	@echo '                         create or update the function on AWS'
 	@echo 'make remote-invoke FUNCTION=name [EVENT=json REGION=]   invoke the deployed function'
 	@echo 'make test                the test suite'
@@ -210,7 +210,8 @@ DEPLOY_ARGS = $(call opt,FUNCTION,--function) $(call opt,ROLE,--role) \
   $(call opt,RUNTIME,--runtime) $(call opt,ARCH,--arch) $(call opt,REGION,--region) \
   $(call opt,MEMORY,--memory) $(call opt,TIMEOUT,--timeout) \
   $(call flag,CREATE_ROLE,--create-role) \
-  $(call opt,PERMISSIONS_BOUNDARY,--permissions-boundary) $(call flag,DRY_RUN,--dry-run)
+  $(call opt,PERMISSIONS_BOUNDARY,--permissions-boundary) $(call flag,DRY_RUN,--dry-run) \
+  $(call opt,CAPACITY_PROVIDER,--capacity-provider) $(call opt,MAX_CONCURRENCY,--max-concurrency)
 
 deploy: $(STAMP)
 	$(PY) -m build.deploy "--zip=$$SL_DIST/function.zip" $(strip $(DEPLOY_ARGS))

@@ -1137,6 +1137,13 @@ def main(argv: list[str] | None = None) -> int:
         "--no-echo", dest="echo", action="store_false", help="only the real function (--real)"
     )
     parser.add_argument("--json", help="also write every sample to this file")
+    parser.add_argument(
+        "--managed-instances",
+        type=int,
+        default=0,
+        metavar="N",
+        help="then the Managed Instances row, N workers (build/bench_concurrency.py; 0: none)",
+    )
     args = parser.parse_args(argv)
     if args.cold < 1 or args.warm < 0 or args.breakdown < 0 or args.limited < 0:
         parser.error("--cold must be at least 1, --warm, --breakdown and --limited at least 0")
@@ -1200,6 +1207,11 @@ def main(argv: list[str] | None = None) -> int:
     print("\n".join(lines), flush=True)
     if args.json:
         Path(args.json).write_text(json.dumps(record, indent=2, default=str) + "\n")
+    if args.managed_instances:
+        from build import bench_concurrency
+
+        print()
+        return bench_concurrency.run(bootstrap, args.handler, args.managed_instances, 3, None)
     return 0
 
 

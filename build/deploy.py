@@ -82,6 +82,11 @@ MAX_ZIP_BYTES = 50 * 1024 * 1024
 MAX_UNZIPPED_BYTES = 250 * 1024 * 1024
 
 ROLE_ARN = re.compile(r"^arn:aws[a-zA-Z-]*:iam::\d{12}:role/?[a-zA-Z_0-9+=,.@\-/]+$")
+# Lambda Managed Instances: botocore's pattern for CapacityProviderArn.
+LATEST_PUBLISHED = "LATEST_PUBLISHED"
+CAPACITY_PROVIDER_ARN = re.compile(
+    r"^arn:aws[a-zA-Z-]*:lambda:[a-z0-9-]+:\d{12}:capacity-provider:[a-zA-Z0-9_-]+$"
+)
 
 # Standard retries: botocore backs off on throttling and transient errors in each call.
 # A 50 MB upload can take Lambda a while to answer, hence the longer read timeout.
@@ -246,6 +251,32 @@ class Wanted:
     memory_size: int | None = None
     timeout: int | None = None
     role: str | None = None
+    # Lambda Managed Instances: the capacity provider, and the invokes one
+    # execution environment serves at once (AWS_LAMBDA_MAX_CONCURRENCY to the runtime).
+    capacity_provider: str | None = None
+    max_concurrency: int | None = None
+
+
+def capacity_provider_config(
+    wanted: Wanted, current: Mapping[str, Any] | None = None
+) -> dict[str, Any] | None:
+    """CapacityProviderConfig as CreateFunction and UpdateFunctionConfiguration take it;
+    None when neither option was given. MAX_CONCURRENCY alone keeps the current provider."""
+    if wanted.capacity_provider is None and wanted.max_concurrency is None:
+        return None
+    now = ((current or {}).get("CapacityProviderConfig") or {}).get(
+        "LambdaManagedInstancesCapacityProviderConfig"
+    ) or {}
+    arn = wanted.capacity_provider or now.get("CapacityProviderArn")
+    if arn is None:
+        raise UsageError(
+            f"MAX_CONCURRENCY needs a capacity provider: {wanted.function_name} is on none; "
+            "give CAPACITY_PROVIDER=<arn> (--capacity-provider)"
+        )
+    config: dict[str, Any] = {**now, "CapacityProviderArn": arn}
+    if wanted.max_concurrency is not None:
+        config["PerExecutionEnvironmentMaxConcurrency"] = wanted.max_concurrency
+    return {"LambdaManagedInstancesCapacityProviderConfig": config}
 
 
 @dataclass(frozen=True)
@@ -261,13 +292,20 @@ class Plan:
 
 
 def creation_settings(wanted: Wanted, artifact: Artifact) -> dict[str, Any]:
-    return {
+    settings: dict[str, Any] = {
         "Runtime": wanted.runtime or DEFAULT_RUNTIME,
         "Handler": wanted.handler,
         "MemorySize": wanted.memory_size or DEFAULT_MEMORY_MB,
         "Timeout": wanted.timeout or DEFAULT_TIMEOUT_S,
         "Architectures": [artifact.architecture],
     }
+    capacity = capacity_provider_config(wanted)
+    if capacity is not None:
+        settings["CapacityProviderConfig"] = capacity
+        # Lambda invokes a Managed Instances function's published version
+        # ($LATEST.PUBLISHED when called unqualified), never $LATEST.
+        settings["PublishTo"] = LATEST_PUBLISHED
+    return settings
 
 
 def make_plan(current: Mapping[str, Any] | None, wanted: Wanted, artifact: Artifact) -> Plan:
@@ -304,6 +342,7 @@ def make_plan(current: Mapping[str, Any] | None, wanted: Wanted, artifact: Artif
         "MemorySize": wanted.memory_size,
         "Timeout": wanted.timeout,
         "Role": wanted.role,
+        "CapacityProviderConfig": capacity_provider_config(wanted, current),
     }
     configuration = {k: v for k, v in asked.items() if v is not None and current.get(k) != v}
     changes += [f"{k} {current.get(k)} -> {v}" for k, v in configuration.items()]
@@ -501,6 +540,15 @@ class Deployer:
                 is_update_in_progress,
             )
             self.wait("function_updated_v2", name, "updated")
+        if current.get("CapacityProviderConfig") or "CapacityProviderConfig" in plan.configuration:
+            # Managed Instances serve $LATEST.PUBLISHED: what was just updated, published.
+            self.console.info(f"publishing {name} to $LATEST.PUBLISHED")
+            self._retrying(
+                lambda: self.lambda_client.publish_version(
+                    FunctionName=name, PublishTo=LATEST_PUBLISHED
+                ),
+                is_update_in_progress,
+            )
 
     def verify(self, function_name: str, artifact: Artifact) -> dict[str, Any]:
         """The function's code must be the zip's, byte for byte, and its architecture too."""
@@ -611,6 +659,18 @@ def parser() -> Parser:
         "(make: TIMEOUT=)",
     )
     p.add_argument(
+        "--capacity-provider",
+        metavar="ARN",
+        help="Lambda Managed Instances: run on this capacity provider (make: CAPACITY_PROVIDER=)",
+    )
+    p.add_argument(
+        "--max-concurrency",
+        type=bounded(1, 1600, "invokes"),
+        metavar="N",
+        help="Lambda Managed Instances: invokes one execution environment serves at once "
+        "(make: MAX_CONCURRENCY=)",
+    )
+    p.add_argument(
         "--handler",
         help=f"handler name to give Lambda (default: dist/{HANDLER_FILE}, else {DEFAULT_HANDLER})",
     )
@@ -647,6 +707,11 @@ def wanted_from(args: argparse.Namespace, artifact: Artifact, console: Console) 
             f"ARCH={args.arch}, but bootstrap in {artifact.path} is built for "
             f"{artifact.architecture}: rebuild for {args.arch}, or drop ARCH"
         )
+    if args.capacity_provider and not CAPACITY_PROVIDER_ARN.match(args.capacity_provider):
+        raise UsageError(
+            "CAPACITY_PROVIDER must be a capacity provider ARN (arn:aws:lambda:<region>:"
+            f"<account>:capacity-provider:<name>), not {args.capacity_provider!r}"
+        )
     handler = args.handler or artifact.handler
     if handler is None:
         handler = DEFAULT_HANDLER
@@ -654,7 +719,16 @@ def wanted_from(args: argparse.Namespace, artifact: Artifact, console: Console) 
         console.notice(
             f"no {artifact.path.parent / HANDLER_FILE}; telling Lambda the handler is {handler}"
         )
-    return Wanted(args.function, handler, args.runtime, args.memory, args.timeout, args.role)
+    return Wanted(
+        args.function,
+        handler,
+        args.runtime,
+        args.memory,
+        args.timeout,
+        args.role,
+        args.capacity_provider,
+        args.max_concurrency,
+    )
 
 
 def describe_plan(

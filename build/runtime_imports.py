@@ -21,8 +21,15 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import ClassVar
 
 # Imported lazily by the runtime, on some paths only: the CA bundle (frozen.py),
-# a streamed response, graceful shutdown. They must stay in every bundle.
-LAZY = ("certifi", "runtime.streaming", "runtime._streaming_http", "runtime.shutdown")
+# a streamed response, graceful shutdown, Lambda Managed Instances' workers.
+# They must stay in every bundle.
+LAZY = (
+    "certifi",
+    "runtime.streaming",
+    "runtime._streaming_http",
+    "runtime.shutdown",
+    "runtime.workers",
+)
 
 
 class _OneShotRuntimeAPI(BaseHTTPRequestHandler):

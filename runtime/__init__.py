@@ -18,6 +18,7 @@ Modules, one job each:
     loop        the invoke loop: next, context, handler, send, report
     streaming   what a streaming handler sees: ResponseStream, HttpResponse
     shutdown    graceful shutdown callbacks on SIGTERM (imported only when opted in)
+    workers     Lambda Managed Instances: N invokes at once by workers forked after init
     inittrace   how long each init phase took (STATICLAMBDA_INIT_TRACE=1)
     frozen      what only the static bootstrap does at start (CA bundle, /tmp sweep)
     __main__    the thin entry point that wires these together

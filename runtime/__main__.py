@@ -78,10 +78,20 @@ def main(
         shutdown_wanted = config.graceful_shutdown
         if shutdown_wanted is None:
             shutdown_wanted = "runtime.shutdown" in sys.modules
+        shutdown_on = False
         if shutdown_wanted:
             from runtime import shutdown
 
-            shutdown.install(config.runtime_api, os.environ)
+            shutdown_on = shutdown.install(config.runtime_api, os.environ)
+        if config.max_concurrency > 1:
+            # Lambda Managed Instances: initialised once, served by forked workers,
+            # each with its own client; the parent's is closed before any fork.
+            client.close()
+            from runtime import workers
+
+            trace.mark(f"fork of {config.max_concurrency} workers")
+            trace.report()
+            return workers.serve(config, handler, request_id_filter, shutdown_on)
         margin = config.soft_deadline_margin_ms
         soft_deadline = SoftDeadline(margin) if margin > 0 else None
         trace.mark("first /next")

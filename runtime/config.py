@@ -17,6 +17,8 @@ DEFAULT_SOFT_DEADLINE_MARGIN_MS = 500
 SOFT_DEADLINE_ENV = "STATICLAMBDA_SOFT_DEADLINE_MS"
 INIT_TRACE_ENV = "STATICLAMBDA_INIT_TRACE"
 GRACEFUL_SHUTDOWN_ENV = "STATICLAMBDA_GRACEFUL_SHUTDOWN"
+# Lambda Managed Instances: how many invokes one execution environment serves at once.
+MAX_CONCURRENCY_ENV = "AWS_LAMBDA_MAX_CONCURRENCY"
 # Written, not read: the variable the X-Ray SDK reads the current trace from,
 # which the loop sets for each invoke.
 TRACE_ENV = "_X_AMZN_TRACE_ID"
@@ -43,6 +45,9 @@ class Config:
     # Graceful shutdown (runtime/shutdown.py): on, off, or None: on only if a
     # handler module registered a callback.
     graceful_shutdown: bool | None = None
+    # Invokes served at once (Lambda Managed Instances); above 1, by as many
+    # worker processes forked after init (runtime/workers.py).
+    max_concurrency: int = 1
 
     @property
     def json_logs(self) -> bool:
@@ -77,6 +82,7 @@ class Config:
             soft_deadline_margin_ms=_margin_ms(environ.get(SOFT_DEADLINE_ENV)),
             init_trace=init_trace_enabled(environ),
             graceful_shutdown=graceful_shutdown_setting(environ),
+            max_concurrency=_max_concurrency(environ.get(MAX_CONCURRENCY_ENV)),
         )
 
 
@@ -107,3 +113,18 @@ def _margin_ms(value: str | None) -> int:
     if margin < 0:
         raise ConfigError(f"{SOFT_DEADLINE_ENV}={value!r} is negative (0 turns it off)")
     return margin
+
+
+def _max_concurrency(value: str | None) -> int:
+    """Unset or empty: 1, one invoke at a time (Lambda's default environments)."""
+    if value is None or not value.strip():
+        return 1
+    try:
+        count = int(value)
+    except ValueError:
+        raise ConfigError(
+            f"{MAX_CONCURRENCY_ENV}={value!r} is not a whole number of invokes (1 or more)"
+        ) from None
+    if count < 1:
+        raise ConfigError(f"{MAX_CONCURRENCY_ENV}={value!r} is below 1 (1 serves one at a time)")
+    return count

@@ -58,6 +58,9 @@ BUILT_IN_MODULE_CONFLICT = "Runtime.BuiltInModuleConflict"
 UNMARSHAL_ERROR = "Runtime.UnmarshalError"
 MARSHAL_ERROR = "Runtime.MarshalError"
 CONTEXT_UNMARSHAL_ERROR = "Runtime.LambdaContextUnmarshalError"
+# Lambda's, for an invoke whose runtime process died (here: a worker of
+# runtime/workers.py, reported by the parent that outlived it).
+RUNTIME_EXIT_ERROR = "Runtime.ExitError"
 # Ours. In the error-type header in place of a class name that cannot be a
 # header value (not ASCII, or with control characters); the body keeps the name.
 UNNAMEABLE_ERROR_TYPE = "Runtime.UnnameableErrorType"

@@ -27,6 +27,11 @@ exception logged and the next one run; then the process exits with status 0,
 which lets the static bootstrap's loader remove its extraction directory
 from /tmp. Lambda allows the runtime about 500 ms for all of it.
 
+With Lambda Managed Instances (AWS_LAMBDA_MAX_CONCURRENCY > 1, runtime/workers.py)
+the parent registers the extension, once, during init; on SIGTERM each worker
+finishes its invoke and runs the callbacks once in its own process, where the
+state they close or flush lives; the parent, which never ran an invoke, runs none.
+
 The signal may come more than once: the static bootstrap is two processes
 (staticx's loader, then the program: PyInstaller's bootloader and Python in one
 process), and the loader passes on the signal it gets, as Lambda or an

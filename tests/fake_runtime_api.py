@@ -13,11 +13,23 @@ request the runtime makes, byte for byte.
 
 When the scripted events run out, /next answers 500: a runtime run as a
 process then ends; the loop run in-process is ended by ``max_invocations``.
+
+As Lambda Managed Instances' Runtime API, for a runtime serving N invokes at once:
+
+    api = FakeRuntimeAPI(wait_for_events=True)  # /next waits for an event, as Lambda's does
+    api.watch(process.pid)                      # record which process (or child of it) asked
+    api.wait_for(lambda: len(api.served()) == 4)
+    api.finish()                                # waiting and later /next answer 500
+
+Concurrent requests are served each on its own thread. The Extensions API's
+register and event/next (which waits like /next) are answered too, so that
+graceful shutdown can be opted in against this fake.
 """
 
 from __future__ import annotations
 
 import json
+import os
 import threading
 import time
 from collections import deque
@@ -56,12 +68,18 @@ class Recorded:
     # A chunked body (a streamed response): its chunks as they came, and its trailers.
     chunks: tuple[bytes, ...] = ()
     trailers: Message | None = None
+    # The process that made the request (with ``watch``), when it arrived,
+    # and for /next, the request id of the event it was answered with.
+    pid: int | None = None
+    at: float = 0.0
+    served: str | None = None
 
     def json(self) -> Any:
         return json.loads(self.body)
 
 
 DEADLINE_MS = "Lambda-Runtime-Deadline-Ms"
+REQUEST_ID_HEADER = "Lambda-Runtime-Aws-Request-Id"
 
 
 @dataclass(frozen=True)
@@ -79,12 +97,20 @@ class Event:
         return {**self.headers, DEADLINE_MS: str(int(time.time() * 1000) + self.deadline_in_ms)}
 
 
+EXTENSION_REGISTER = "/2020-01-01/extension/register"
+EXTENSION_NEXT = "/2020-01-01/extension/event/next"
+
+
 class FakeRuntimeAPI:
-    def __init__(self) -> None:
+    def __init__(self, wait_for_events: bool = False) -> None:
         self.requests: list[Recorded] = []
         self._events: deque[Event] = deque()
         self._failures: dict[str, tuple[int, bytes]] = {}
         self._lock = threading.Lock()
+        self._changed = threading.Condition(self._lock)
+        self._wait_for_events = wait_for_events
+        self._finished = False
+        self._watched: int | None = None
         self.on_chunk: Callable[[str, bytes], None] | None = None
         self._server = ThreadingHTTPServer(("127.0.0.1", 0), _Handler)
         self._server.api = self  # type: ignore[attr-defined]
@@ -121,6 +147,7 @@ class FakeRuntimeAPI:
         event = Event(data, {k: v for k, v in merged.items() if v is not None}, stamped)
         with self._lock:
             self._events.append(event)
+            self._changed.notify_all()
 
     def fail(self, path: str, status: int, body: bytes = b"") -> None:
         """Answer every request to ``path`` with ``status`` from now on."""
@@ -135,8 +162,32 @@ class FakeRuntimeAPI:
         with self._lock:
             return [(r.method, r.path) for r in self.requests]
 
+    def watch(self, pid: int) -> None:
+        """Record, with each request, which process made it: ``pid`` or any
+        process under it (found by the request's socket, in /proc)."""
+        self._watched = pid
+
+    def served(self) -> dict[str, Recorded]:
+        """Each request id served by /next so far: the /next that took it."""
+        with self._lock:
+            return {r.served: r for r in self.requests if r.served is not None}
+
+    def wait_for(self, condition: Callable[[], bool], timeout: float = 20) -> None:
+        deadline = time.monotonic() + timeout
+        while not condition():
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"fake Runtime API: still waiting after {timeout} s")
+            time.sleep(0.02)
+
+    def finish(self) -> None:
+        """No more events: waiting /next (and extension event/next) answer now."""
+        with self._lock:
+            self._finished = True
+            self._changed.notify_all()
+
     def close(self) -> None:
         """Stop listening: the runtime's next connection is refused."""
+        self.finish()
         if not self._closed:
             self._closed = True
             self._server.shutdown()
@@ -150,15 +201,29 @@ class FakeRuntimeAPI:
 
     def answer(self, request: Recorded) -> tuple[int, dict[str, str], bytes]:
         with self._lock:
-            self.requests.append(request)
             if request.path in self._failures:
+                self.requests.append(request)
                 status, body = self._failures[request.path]
                 return status, {"Content-Type": "application/json"}, body
             if request.method == "GET" and request.path == NEXT:
+                while self._wait_for_events and not self._events and not self._finished:
+                    self._changed.wait()
                 if not self._events:
+                    self.requests.append(request)
                     return 500, {"Content-Type": "application/json"}, NO_MORE_EVENTS
                 event = self._events.popleft()
-                return 200, event.served(), event.body
+                served = event.served()
+                self.requests.append(
+                    Recorded(**{**request.__dict__, "served": served.get(REQUEST_ID_HEADER, "")})
+                )
+                return 200, served, event.body
+            self.requests.append(request)
+            if request.path == EXTENSION_REGISTER:
+                return 200, {"Lambda-Extension-Identifier": "ext-1"}, b"{}"
+            if request.path == EXTENSION_NEXT:
+                while not self._finished:
+                    self._changed.wait()
+                return 500, {"Content-Type": "application/json"}, b"{}"
         if request.method == "POST" and (
             request.path == INIT_ERROR
             or (
@@ -183,21 +248,26 @@ class _Handler(BaseHTTPRequestHandler):
 
     def _serve(self) -> None:
         api: FakeRuntimeAPI = self.server.api  # type: ignore[attr-defined]
+        at = time.monotonic()
+        pid = None if api._watched is None else _peer_pid(self.client_address[1], api._watched)
         if (self.headers.get("Transfer-Encoding") or "").lower() == "chunked":
             chunks, trailers = self._read_chunked(api)
             recorded = Recorded(
-                self.command, self.path, self.headers, b"".join(chunks), chunks, trailers
+                self.command, self.path, self.headers, b"".join(chunks), chunks, trailers, pid, at
             )
         else:
             body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
-            recorded = Recorded(self.command, self.path, self.headers, body)
+            recorded = Recorded(self.command, self.path, self.headers, body, pid=pid, at=at)
         status, headers, out = api.answer(recorded)
-        self.send_response(status)
-        for name, value in headers.items():
-            self.send_header(name, value)
-        self.send_header("Content-Length", str(len(out)))
-        self.end_headers()
-        self.wfile.write(out)
+        try:
+            self.send_response(status)
+            for name, value in headers.items():
+                self.send_header(name, value)
+            self.send_header("Content-Length", str(len(out)))
+            self.end_headers()
+            self.wfile.write(out)
+        except (BrokenPipeError, ConnectionResetError):
+            pass  # a waiting /next whose process has gone: nobody to answer
 
     def _read_chunked(self, api: FakeRuntimeAPI) -> tuple[tuple[bytes, ...], Message]:
         chunks: list[bytes] = []
@@ -214,3 +284,45 @@ class _Handler(BaseHTTPRequestHandler):
 
     def log_message(self, format: str, *args: Any) -> None:
         pass  # the recorded requests say it all
+
+
+def _peer_pid(port: int, root: int) -> int | None:
+    """The process, ``root`` or one under it, that holds the socket connected
+    from 127.0.0.1:``port``: its inode from /proc/net/tcp, then the fd naming it."""
+    inode = None
+    local = f"0100007F:{port:04X}"
+    with open("/proc/net/tcp") as table:
+        for line in table.readlines()[1:]:
+            fields = line.split()
+            if fields[1] == local:
+                inode = fields[9]
+                break
+    if inode is None:
+        return None
+    target = f"socket:[{inode}]"
+    for pid in _descendants(root):
+        try:
+            fds = os.listdir(f"/proc/{pid}/fd")
+        except OSError:
+            continue
+        for fd in fds:
+            try:
+                if os.readlink(f"/proc/{pid}/fd/{fd}") == target:
+                    return pid
+            except OSError:
+                continue
+    return None
+
+
+def _descendants(root: int) -> list[int]:
+    found, todo = [], [root]
+    while todo:
+        pid = todo.pop()
+        found.append(pid)
+        try:
+            for tid in os.listdir(f"/proc/{pid}/task"):
+                with open(f"/proc/{pid}/task/{tid}/children") as children:
+                    todo.extend(int(child) for child in children.read().split())
+        except OSError:
+            continue
+    return found

@@ -658,3 +658,36 @@ def test_skopeo_reads_the_image_as_written(echo_image: Path) -> None:
     with tarfile.open(echo_image) as archive:
         index = json.loads(archive.extractfile("index.json").read())  # type: ignore[union-attr]
     assert seen["Digest"] == index["manifests"][0]["digest"]
+
+
+# --- Lambda Managed Instances: the checks of tests/test_workers.py, on the binary ---
+
+
+@pytest.mark.parametrize("log_format", ["Text", "JSON"])
+def test_managed_instances_serve_four_invokes_at_once(
+    user_dist: Path, tmp_path: Path, log_format: str
+) -> None:
+    from test_workers import check_invokes_at_once
+
+    check_invokes_at_once(
+        [str(user_dist / "bootstrap")], user_dist, log_format, TMPDIR=str(tmp_path)
+    )
+
+
+def test_managed_instances_replace_a_dead_worker(user_dist: Path, tmp_path: Path) -> None:
+    from test_workers import check_dead_worker_replaced
+
+    check_dead_worker_replaced([str(user_dist / "bootstrap")], user_dist, TMPDIR=str(tmp_path))
+
+
+def test_managed_instances_stop_on_sigterm_and_leave_tmp_empty(
+    user_dist: Path, tmp_path: Path
+) -> None:
+    from test_workers import check_sigterm_finishes_invokes_in_flight
+
+    tmp = tmp_path / "tmp"
+    tmp.mkdir()
+    check_sigterm_finishes_invokes_in_flight(
+        [str(user_dist / "bootstrap")], user_dist, TMPDIR=str(tmp)
+    )
+    assert list(tmp.iterdir()) == []

@@ -1179,3 +1179,87 @@ def test_make_passes_only_the_variables_given(tmp_path: Path) -> None:
         "--function=hello",
         "--memory=256",
     ]
+
+
+# --- Lambda Managed Instances ------------------------------------------------------------
+# moto accepts CapacityProviderConfig but keeps none of it: the request sent is asserted,
+# as botocore serialised it (a before-call hook reads the body; the call still goes to moto).
+
+CAPACITY_PROVIDER = f"arn:aws:lambda:{REGION}:{ACCOUNT}:capacity-provider:staticlambda-test"
+
+
+def sent_bodies(hooks: list[tuple[str, Hook]], operation: str) -> list[dict[str, Any]]:
+    bodies: list[dict[str, Any]] = []
+
+    def record(params: dict[str, Any], **_: Any) -> None:
+        bodies.append(json.loads(params["body"]))
+
+    hooks.append((f"before-call.lambda.{operation}", record))
+    return bodies
+
+
+def test_create_on_a_capacity_provider(
+    aws: MotoServer, tmp_path: Path, hooks: list[tuple[str, Hook]]
+) -> None:
+    created = sent_bodies(hooks, "CreateFunction")
+    result = run_deploy(
+        "--function",
+        "hello",
+        "--role",
+        make_role(),
+        "--capacity-provider",
+        CAPACITY_PROVIDER,
+        "--max-concurrency",
+        "8",
+        zip_path=make_zip(tmp_path),
+    )
+    assert result.code == 0, result.err
+    (body,) = created
+    assert body["CapacityProviderConfig"] == {
+        "LambdaManagedInstancesCapacityProviderConfig": {
+            "CapacityProviderArn": CAPACITY_PROVIDER,
+            "PerExecutionEnvironmentMaxConcurrency": 8,
+        }
+    }
+    # Lambda invokes a Managed Instances function's $LATEST.PUBLISHED.
+    assert body["PublishTo"] == "LATEST_PUBLISHED"
+
+
+def test_an_existing_function_moves_onto_a_capacity_provider(
+    aws: MotoServer, tmp_path: Path, hooks: list[tuple[str, Hook]]
+) -> None:
+    zip_path = make_zip(tmp_path)
+    assert run_deploy("--function", "hello", "--role", make_role(), zip_path=zip_path).code == 0
+    updated = sent_bodies(hooks, "UpdateFunctionConfiguration")
+    published = sent_bodies(hooks, "PublishVersion")
+    result = run_deploy(
+        "--function", "hello", "--capacity-provider", CAPACITY_PROVIDER, zip_path=zip_path
+    )
+    assert result.code == 0, result.err
+    (body,) = updated
+    assert body["CapacityProviderConfig"] == {
+        "LambdaManagedInstancesCapacityProviderConfig": {"CapacityProviderArn": CAPACITY_PROVIDER}
+    }
+    assert [b.get("PublishTo") for b in published] == ["LATEST_PUBLISHED"]
+    assert "publishing hello to $LATEST.PUBLISHED" in result.out
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (
+            ["--capacity-provider", "my-provider"],
+            "CAPACITY_PROVIDER must be a capacity provider ARN",
+        ),
+        (["--max-concurrency", "0"], "0 is outside Lambda's 1-1600 invokes"),
+        (["--max-concurrency", "4"], "MAX_CONCURRENCY needs a capacity provider"),
+    ],
+)
+def test_capacity_provider_usage_errors(
+    aws: MotoServer, tmp_path: Path, args: list[str], message: str
+) -> None:
+    result = run_deploy(
+        "--function", "hello", "--role", make_role(), *args, zip_path=make_zip(tmp_path)
+    )
+    assert result.code == 2, result.text
+    assert len(result.err.splitlines()) == 1 and message in result.err

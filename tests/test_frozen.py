@@ -274,7 +274,8 @@ def test_a_link_outside_tmp_planted_by_another_user_deletes_nothing(
 @pytest.mark.skipif(not IS_ROOT, reason=NOT_ROOT_REASON)
 def test_another_user_s_directory_is_never_removed_even_when_marked(shared_tmp: Path) -> None:
     as_nobody(
-        'mkdir "$1/staticx-nobody"; touch "$1/staticx-nobody/.staticlambda-alive" "$1/staticx-nobody/theirs"',
+        'mkdir "$1/staticx-nobody";'
+        ' touch "$1/staticx-nobody/.staticlambda-alive" "$1/staticx-nobody/theirs"',
         str(shared_tmp),
     )
     assert sweep({"TMPDIR": str(shared_tmp)}) == []

@@ -1,0 +1,41 @@
+"""The Managed Instances bench (build/bench_concurrency.py) on the runtime from
+source: its Runtime API serves concurrent /next, and one run measures the
+whole process tree. No number is asserted beyond what a run must produce."""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+
+from build.bench_concurrency import Candidate, Row, Sample, run_once, table
+
+ROOT = Path(__file__).resolve().parent.parent
+SOURCE = Candidate(
+    "A", "runtime from source", (sys.executable, "-m", "runtime", "handlers.echo.handler"), ROOT
+)
+
+
+def test_one_run_measures_the_parent_and_every_worker(tmp_path: Path) -> None:
+    env = {"PATH": os.environ["PATH"], "PYTHONPATH": str(ROOT)}
+    sample = run_once(SOURCE, 3, env, tmp_path)
+    assert sample.processes == 4  # the parent and three workers
+    assert 0 < sample.pss_mb <= sample.rss_mb
+    assert sample.ready_ms > 0
+    assert os.listdir(tmp_path) == []
+
+
+def test_unset_is_one_process(tmp_path: Path) -> None:
+    env = {"PATH": os.environ["PATH"], "PYTHONPATH": str(ROOT)}
+    assert run_once(SOURCE, None, env, tmp_path).processes == 1
+
+
+def test_table_gives_a_over_b() -> None:
+    b = Candidate("B", "other", ("true",), ROOT)
+    rows = [
+        Row(SOURCE, 8, [Sample(10, 1.0, 50.0, 60.0, 9)]),
+        Row(b, 8, [Sample(20, 2.0, 100.0, 90.0, 9)]),
+    ]
+    lines = table(rows)
+    assert "| 8 | A runtime from source | 9 | 10 | 1.00 | 50.0 | 60.0 |" in lines
+    assert "- workers 8: A/B Σ PSS 0.50x, init CPU 0.50x, ready 0.50x" in lines
