@@ -48,9 +48,9 @@ def sam_cli() -> Path:
         check=True,
     ).stdout.strip()
     subprocess.run([python, "-m", "venv", str(SAM_VENV)], check=True)
+    pins = ["--require-hashes", "-r", str(SAM_PINS)]
     installed = subprocess.run(
-        [str(SAM_VENV / "bin" / "python"), "-m", "pip", "install", "-q", "--no-deps"]
-        + ["--require-hashes", "-r", str(SAM_PINS)],
+        [str(SAM_VENV / "bin" / "python"), "-m", "pip", "install", "-q", "--no-deps", *pins],
         capture_output=True,
         text=True,
         check=False,
