@@ -383,6 +383,8 @@ def wanted_from(args: argparse.Namespace, image: Image) -> tuple[Wanted, Reposit
         )
     if args.role and args.create_role:
         raise UsageError("give ROLE (--role) or --create-role, not both")
+    if (args.role_name or args.permissions_boundary) and not args.create_role:
+        raise UsageError("PERMISSIONS_BOUNDARY is for the role CREATE_ROLE=1 makes")
     if args.arch and args.arch != image.architecture:
         raise UsageError(
             f"ARCH={args.arch}, but {image.path} is {image.architecture}: rebuild, or drop ARCH"

@@ -178,3 +178,20 @@ def test_a_wrong_rule_is_one_line_before_anything_is_built(
     status = sam.main([*args, f"--src={tmp_path}", f"--code-uri={tmp_path}"])
     assert status == 1
     assert capsys.readouterr().err.strip() == message
+
+
+def readme_block(section: str, after: str) -> str:
+    """The fenced block that follows ``after`` in the README's section ``section``."""
+    text = (ROOT / "README.md").read_text().split(f"\n## {section}\n", 1)[1].split("\n## ")[0]
+    block = text.split(after, 1)[1].split("```", 2)[1]
+    return block.split("\n", 1)[1]  # without the fence's language line
+
+
+def test_the_readme_shows_the_template_and_makefile_this_test_builds() -> None:
+    section = "Deploy with SAM, CDK, Terraform"
+    assert readme_block(section, "`template.yaml`:") == (SAM_APP / "template.yaml").read_text()
+    makefile = readme_block(section, "`hello/Makefile`")
+    assert makefile == (SAM_APP / "hello" / "Makefile").read_text()
+    assert (SAM_APP / "greeter" / "Makefile").read_text() == makefile.replace(
+        "build-HelloFunction", "build-GreeterFunction"
+    ).replace("app.handler", "greet.handler")
