@@ -56,6 +56,7 @@ help:
 	@echo '    BUILDER=docker|native [AMAZON_LINUX=2023|2017.03]   where to build (default: docker'
 	@echo '                           if an engine answers)'
 	@echo 'make image               dist/image.oci.tar: an OCI image of dist/bootstrap alone'
+	@echo 'make sam-build           what staticlambda.mk runs for `sam build` (README: Deploy with SAM)'
 	@echo 'make invoke [EVENT=json | EVENT_FILE=path]   run dist/bootstrap once under the official'
 	@echo '                         emulator, as Lambda would; exits 1 when the function errored'
 	@echo '    INIT_TRACE=1           print the init trace'

@@ -67,8 +67,9 @@ class SamFunction:
         return SAM_CACHE / f"{self.logical_id}-{key}"
 
 
-def check(function: SamFunction) -> None:
-    """Every mistake in the rule or its call, in one line, before anything is copied."""
+def check(function: SamFunction) -> Path:
+    """Every mistake in the rule or its call, in one line, before anything is copied;
+    returns ARTIFACTS_DIR."""
     if not LOGICAL_ID.match(function.logical_id):
         raise BuildError(
             f"{function.logical_id!r} is not a SAM logical id: name the rule build-<LogicalId>"
@@ -86,6 +87,7 @@ def check(function: SamFunction) -> None:
         )
     if not function.scratch.is_dir():
         raise BuildError(f"{function.scratch} is not a directory")
+    return function.artifacts_dir
 
 
 def stage_source(function: SamFunction) -> Path:
@@ -103,7 +105,7 @@ def sam_build(
     only_binary: bool = False,
     init_check: bool = True,
 ) -> Path:
-    check(function)
+    artifacts_dir = check(function)
     function.home.mkdir(parents=True, exist_ok=True)
     with open(function.home.with_suffix(".lock"), "w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
@@ -119,9 +121,8 @@ def sam_build(
             excludes=(*NOT_DATA, *excludes),
             init_check=init_check,
         )
-        assert function.artifacts_dir is not None  # check() made sure
-        function.artifacts_dir.mkdir(parents=True, exist_ok=True)
-        artifact = function.artifacts_dir / "bootstrap"
+        artifacts_dir.mkdir(parents=True, exist_ok=True)
+        artifact = artifacts_dir / "bootstrap"
         shutil.copyfile(bootstrap, artifact)
         artifact.chmod(0o755)
     print(
