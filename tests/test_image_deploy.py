@@ -349,3 +349,13 @@ def test_make_deploy_package_image_passes_its_variables_as_data(tmp_path: Path) 
     )
     assert wrong.returncode == 2
     assert "PACKAGE=tarball is neither zip nor image" in wrong.stderr
+
+
+def test_an_archive_changed_since_make_image_is_refused(tmp_path: Path) -> None:
+    built = image(tmp_path / "dist")
+    built.path.write_bytes(built.path.read_bytes() + b"\0" * 512)
+    with pytest.raises(image_deploy.DeployError) as refused:
+        image_deploy.read_image(built.path)
+    assert str(refused.value) == (
+        f"{built.path} is not the image recorded in image.oci.tar.sha256: run `make image`"
+    )
