@@ -23,6 +23,8 @@ AMAZON_LINUX ?= 2023
 USER_VARIABLES := HANDLER SRC REQUIREMENTS EVENT EVENT_FILE FUNCTION DIST ROLE RUNTIME ARCH \
   REGION MEMORY TIMEOUT CREATE_ROLE DRY_RUN BENCH_ARGS ONLY_BINARY EXCLUDE ADD_DATA INIT_CHECK \
   PASS_ENV INIT_TRACE AWS_CREDENTIALS PERMISSIONS_BOUNDARY CAPACITY_PROVIDER MAX_CONCURRENCY
+# sam-build (staticlambda.mk; ARTIFACTS_DIR is SAM's) and deploy PACKAGE=image.
+USER_VARIABLES += LOGICAL_ID CODE_URI ARTIFACTS_DIR PACKAGE IMAGE_REPOSITORY IMAGE_TAG
 unexport $(USER_VARIABLES)
 $(foreach v,$(USER_VARIABLES),$(eval export SL_$v = $$(value $v)))
 # $(call given,VAR): non-empty when the user set VAR (command line or environment).
@@ -54,6 +56,7 @@ help:
 	@echo '    BUILDER=docker|native [AMAZON_LINUX=2023|2017.03]   where to build (default: docker'
 	@echo '                           if an engine answers)'
 	@echo 'make image               dist/image.oci.tar: an OCI image of dist/bootstrap alone'
+	@echo 'make sam-build           what staticlambda.mk runs for `sam build` (README: Deploy with SAM)'
 	@echo 'make invoke [EVENT=json | EVENT_FILE=path]   run dist/bootstrap once under the official'
 	@echo '                         emulator, as Lambda would; exits 1 when the function errored'
 	@echo '    INIT_TRACE=1           print the init trace'
@@ -62,6 +65,9 @@ help:
 	@echo 'make deploy FUNCTION=name [ROLE=arn CREATE_ROLE=1 PERMISSIONS_BOUNDARY=arn REGION= MEMORY='
 	@echo '                         TIMEOUT= ARCH= DRY_RUN=1 CAPACITY_PROVIDER=arn MAX_CONCURRENCY=N]'
 	@echo '                         create or update the function on AWS'
+	@echo '    PACKAGE=image IMAGE_REPOSITORY=<account>.dkr.ecr.<region>.amazonaws.com/<name>'
+	@echo '                         [IMAGE_TAG=]  push dist/image.oci.tar with skopeo, deploy it'
+	@echo '                         as a container-image function (no IMAGE_REPOSITORY: the steps)'
 	@echo 'make remote-invoke FUNCTION=name [EVENT=json REGION=]   invoke the deployed function'
 	@echo 'make test                the test suite'
 	@echo 'make check               ruff, ruff format --check, mypy'
@@ -214,7 +220,26 @@ DEPLOY_ARGS = $(call opt,FUNCTION,--function) $(call opt,ROLE,--role) \
   $(call opt,CAPACITY_PROVIDER,--capacity-provider) $(call opt,MAX_CONCURRENCY,--max-concurrency)
 
 deploy: $(STAMP)
-	$(PY) -m build.deploy "--zip=$$SL_DIST/function.zip" $(strip $(DEPLOY_ARGS))
+	$(PY) -m $(DEPLOY_PACKAGE) $(strip $(DEPLOY_ARGS))
+
+# PACKAGE=zip (the default): dist/function.zip. PACKAGE=image: dist/image.oci.tar, pushed
+# to IMAGE_REPOSITORY with skopeo, deployed as a container-image function (build/image_deploy.py).
+ifeq ($(filter-out zip,$(value PACKAGE)),)
+DEPLOY_PACKAGE = build.deploy "--zip=$$SL_DIST/function.zip"
+else ifeq ($(value PACKAGE),image)
+DEPLOY_PACKAGE = build.image_deploy "--image=$$SL_DIST/image.oci.tar" \
+  $(call opt,IMAGE_REPOSITORY,--repository) $(call opt,IMAGE_TAG,--tag)
+else ifneq ($(filter deploy,$(MAKECMDGOALS)),)
+$(error PACKAGE=$(value PACKAGE) is neither zip nor image)
+endif
+
+# One function of an AWS SAM template, as `sam build` asks for it (staticlambda.mk, build/sam.py).
+.PHONY: sam-build
+sam-build: $(STAMP)
+	$(PY) -m build.sam "--logical-id=$$SL_LOGICAL_ID" "--handler=$$SL_HANDLER" "--src=$$SL_SRC" \
+	  "--code-uri=$$SL_CODE_URI" "--artifacts-dir=$$SL_ARTIFACTS_DIR" \
+	  $(call opt,ONLY_BINARY,--only-binary) $(call opt,EXCLUDE,--exclude) \
+	  $(call opt,INIT_CHECK,--init-check)
 
 remote-invoke: $(STAMP)
 	$(PY) -m build.remote_invoke $(call opt,FUNCTION,--function) $(call opt,REGION,--region) \

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import importlib
 import os
+import shutil
+import subprocess
 import sys
 import textwrap
 from collections.abc import Callable, Iterator
@@ -61,3 +63,38 @@ def write_module(tmp_path: Path) -> Iterator[WriteModule]:
         places = [getattr(module, "__file__", None), *(getattr(module, "__path__", None) or [])]
         if any(str(place).startswith(root) for place in places if place):
             del sys.modules[name]
+
+
+# --- Debian tools -------------------------------------------------------------------
+# A tool a test needs from Debian is installed by the test set-up, once, where it can be
+# (as root: CI runs as root on a fresh machine); elsewhere the test skips and says why.
+
+
+def debian_tool(command: str, package: str) -> str:
+    """The path of ``command``, installing ``package`` with apt-get when it is missing;
+    pytest.skip with the reason when that cannot be done."""
+    found = shutil.which(command)
+    if found:
+        return found
+    if os.geteuid() != 0:
+        pytest.skip(f"no {command}, and not root to install it: apt-get install {package}")
+    env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
+    install = ["apt-get", "install", "-y", "-q", "--no-install-recommends", package]
+    # A fresh machine may have no package lists yet: update once, then try again.
+    for attempt in (install, ["apt-get", "update", "-q"], install):
+        try:
+            ran = subprocess.run(
+                attempt, env=env, capture_output=True, text=True, timeout=600, check=False
+            )
+        except (OSError, subprocess.TimeoutExpired) as e:
+            pytest.skip(f"no {command}: `{' '.join(attempt)}` could not run: {e}")
+        if ran.returncode == 0 and attempt is install and shutil.which(command):
+            print(f"installed {package} for the tests (apt-get)", file=sys.stderr)
+            return str(shutil.which(command))
+    last = (ran.stderr or ran.stdout).strip().splitlines()[-1:] or ["no output"]
+    pytest.skip(f"no {command}: apt-get install {package} failed: {last[0]}")
+
+
+@pytest.fixture(scope="session")
+def skopeo() -> str:
+    return debian_tool("skopeo", "skopeo")
