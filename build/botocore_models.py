@@ -10,8 +10,10 @@ boto3 is the most common dependency of Lambda functions, and any of its
 ~450 services may be asked for, so none can be left out.
 
 So the build writes that folder into one zip, `botocore/data.zip` (members
-stored, sorted, with fixed times: the same botocore gives the same bytes),
-and the run-time hook build/pyinstaller_hooks/rthooks/pyi_rth_botocore_data.py,
+stored, sorted, with fixed times: the same botocore gives the same bytes);
+build/static.py keeps it out of staticx's archive and adds it to the static
+bootstrap as an ELF section of its own (as staticx keeps its archive), read
+there in place: a cold start neither unpacks nor writes it. The run-time hook build/pyinstaller_hooks/rthooks/pyi_rth_botocore_data.py,
 which PyInstaller adds whenever botocore is bundled (rthooks.dat beside it),
 lets botocore's own Loader read it. Before the archive replaces the folder the
 build checks it with the botocore being bundled, in a fresh interpreter: the
@@ -39,6 +41,9 @@ RUNTIME_HOOK = Path(__file__).parent / "pyinstaller_hooks" / "rthooks" / "pyi_rt
 AS_FILES = "STATICLAMBDA_BOTOCORE_FILES"
 # The clients the check creates: the real function's own and one more.
 CHECKED_SERVICES = ("s3", "dynamodb")
+# The static bootstrap's ELF section holding the archive (build/static.py adds
+# it; the run-time hook reads it there in place: its SECTION).
+SECTION = ".staticlambda.botocore"
 # The date zip's format starts at; no build clock in the archive.
 ZIP_EPOCH = (1980, 1, 1, 0, 0, 0)
 
@@ -62,7 +67,7 @@ hook_path, archive_path, *services = sys.argv[1:]
 spec = importlib.util.spec_from_file_location("pyi_rth_botocore_data", hook_path)
 hook = importlib.util.module_from_spec(spec)
 spec.loader.exec_module(hook)
-hook.serve_from_archive(archive_path)
+hook.serve_from_archive(hook.Location(archive_path))
 import botocore.loaders, botocore.session
 session = botocore.session.get_session()
 listed = session.get_available_services()
