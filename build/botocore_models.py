@@ -13,12 +13,13 @@ So the build writes that folder into one zip, `botocore/data.zip` (members
 stored, sorted, with fixed times: the same botocore gives the same bytes);
 build/static.py keeps it out of staticx's archive and adds it to the static
 bootstrap as an ELF section of its own (as staticx keeps its archive), read
-there in place: a cold start neither unpacks nor writes it. The run-time hook build/pyinstaller_hooks/rthooks/pyi_rth_botocore_data.py,
-which PyInstaller adds whenever botocore is bundled (rthooks.dat beside it),
-lets botocore's own Loader read it. Before the archive replaces the folder the
+there in place: a cold start neither unpacks nor writes it. The run-time hook
+build/pyinstaller_hooks/rthooks/pyi_rth_botocore_data.py, which PyInstaller
+adds whenever botocore is bundled (rthooks.dat beside it), lets botocore's
+own Loader read it. Before the archive replaces the folder the
 build checks it with the botocore being bundled, in a fresh interpreter: the
 same services listed as from the folder, two clients created (no network
-needed), every read served by the archive. A botocore whose loader the hook
+needed), the models read from the archive. A botocore whose loader the hook
 cannot serve, or `STATICLAMBDA_BOTOCORE_FILES=1` (code of yours that opens
 botocore's data files by path), keeps the folder as files, and the build says so.
 
@@ -129,7 +130,8 @@ def pack_models(analysis: Any, workpath: str, environ: Mapping[str, str]) -> str
     write_archive(members, archive)
     why_not = check_archive(archive, botocore_dir, services_in([n for n, _ in members]))
     if why_not is not None:
-        return f"botocore models: kept as {len(members)} files, the archive failed its check: {why_not}"
+        kept = f"botocore models: kept as {len(members)} files"
+        return f"{kept}, the archive failed its check: {why_not}"
     analysis.datas = [
         entry
         for entry in analysis.datas

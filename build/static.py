@@ -15,6 +15,11 @@ libraries need, and refuses bundled libraries whose RPATH/RUNPATH would send
 the loader outside the bundle; with a onedir tree there is no archive for it
 to read, so `add_onedir_tree` does both on the tree's files.
 
+botocore's models are not in staticx's archive: build/botocore_models.py
+packs them into one zip, added here as an ELF section of the bootstrap and
+read there in place at run time, so a cold start neither unpacks nor writes
+them.
+
 The loader is the one build/loader.py builds from staticx's sdist and
 build/patches/ (streaming extraction, a one-line full-/tmp message), or
 staticx's own where that cannot be built (it says why).

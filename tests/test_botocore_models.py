@@ -153,9 +153,7 @@ def test_the_archive_is_read_in_place_from_its_elf_section(archive: Path, tmp_pa
     # As build/static.py adds it to the bootstrap, and the hook finds it there.
     program = tmp_path / "program"
     shutil.copyfile("/bin/true", program)
-    subprocess.run(
-        ["objcopy", "--add-section", f"{SECTION}={archive}", str(program)], check=True
-    )
+    subprocess.run(["objcopy", "--add-section", f"{SECTION}={archive}", str(program)], check=True)
     hook = load_hook()
     location = hook.find_archive({"STATICX_PROG_PATH": str(program)}, str(tmp_path))
     assert location is not None and location.path == str(program)

@@ -237,7 +237,7 @@ def patch_loaders(loaders: ModuleType, location: Location) -> ModelArchive:
     """Point an imported ``botocore.loaders`` at the archive of its data folder."""
     root = loaders.Loader.BUILTIN_DATA_PATH
     archive = ModelArchive(location, root)
-    loaders.os = _OsView(archive)
+    setattr(loaders, "os", _OsView(archive))  # noqa: B010 (the module's global)
     methods = loaders._JSON_OPEN_METHODS
     for extension, original in list(methods.items()):
         methods[extension] = _archive_opener(archive, original)
