@@ -126,11 +126,11 @@ class ModelArchive:
         self.reads = 0  # members read: the build's check counts on it
 
     def _open(self) -> None:
-        import zipfile  # already imported by botocore's own dependencies
+        import zipfile  # boto3's own imports have loaded it already: no cost
 
-        self._zip = zipfile.ZipFile(self.location.open())
+        archive = zipfile.ZipFile(self.location.open())
         folders: dict[str, set[str]] = {"": set()}
-        for name in self._zip.namelist():
+        for name in archive.namelist():
             parent, _, child = name.rpartition("/")
             folders.setdefault(parent, set()).add(child)
             while parent:  # every folder on the way is listed by its own parent
@@ -139,7 +139,10 @@ class ModelArchive:
                     break
                 folders[grand].add(child)
                 parent = grand
+        # The listing first: a thread that sees the archive open sees it whole
+        # (two threads making the first clients may both open it; no harm).
         self._folders = folders
+        self._zip = archive
 
     def member(self, path: str) -> str | None:
         """``path``'s name in the archive ('' for the root), or None when
