@@ -37,6 +37,7 @@ from runtime.inittrace import PROGRAM_STAGE, STATICX_STAGE
 
 ROOT = Path(__file__).resolve().parent.parent
 USERFUNC = ROOT / "tests" / "fixtures" / "userfunc"
+BOTO3FUNC = ROOT / "tests" / "fixtures" / "boto3func"
 IS_ROOT = os.geteuid() == 0
 NOT_ROOT_REASON = "needs root for chroot and mounts (CI runs as root)"
 LAMBDA_UID = "993:990"  # an unprivileged user, as Lambda runs bootstrap
@@ -80,6 +81,19 @@ def user_dist(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 @pytest.fixture(scope="module")
+def boto3_dist(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return build(
+        tmp_path_factory.mktemp("boto3-dist"),
+        "--handler",
+        "app.handler",
+        "--src",
+        str(BOTO3FUNC),
+        "--requirements",
+        str(BOTO3FUNC / "requirements.txt"),
+    )
+
+
+@pytest.fixture(scope="module")
 def bare_dist(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return build(
         tmp_path_factory.mktemp("bare-dist"),
@@ -93,10 +107,6 @@ def bare_dist(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def lambda_env(**extra: str) -> dict[str, str]:
     """A clean environment: nothing of the build machine's AWS settings."""
     env = {"PATH": "/usr/bin:/bin", "AWS_LAMBDA_FUNCTION_TIMEOUT": "30"}
-    # As Lambda gives a function its role's credentials: boto3 then never
-    # looks for others (no instance metadata request leaves the machine).
-    env.update(AWS_ACCESS_KEY_ID="AKIDTEST", AWS_SECRET_ACCESS_KEY="test")
-    env["AWS_EC2_METADATA_DISABLED"] = "true"
     env.update(extra)
     return env
 
@@ -244,20 +254,25 @@ def staticx_archive_names(program: Path, tmp_path: Path) -> list[str]:
 
 
 def test_boto3_clients_of_any_service_from_the_bundled_models(
-    user_dist: Path, tmp_path: Path
+    boto3_dist: Path, tmp_path: Path
 ) -> None:
     # botocore's ~2,000 model files ship as one archive in a section of the
     # bootstrap, read in place: the cold start neither unpacks nor writes them
     # (build/botocore_models.py)...
-    names = staticx_archive_names(user_dist / "bootstrap", tmp_path)
+    bootstrap = boto3_dist / "bootstrap"
+    names = staticx_archive_names(bootstrap, tmp_path)
     assert not [n for n in names if "botocore/data" in n]
     assert len(names) < 500
-    models = zipfile.ZipFile(io.BytesIO(dump_section(user_dist / "bootstrap", SECTION, tmp_path)))
+    models = zipfile.ZipFile(io.BytesIO(dump_section(bootstrap, SECTION, tmp_path)))
     assert len([n for n in models.namelist() if "/service-2.json" in n]) > 300
     # ...and boto3 works as from the folder: the client made at import, another
     # service's made in the handler, its paginators, waiters, boto3's resources.
-    with Emulator([str(user_dist / "bootstrap")], env=lambda_env(), cwd=user_dist) as rie:
-        status, body = invoke_json(rie, {"action": "boto3"})
+    # As Lambda gives a function its role's credentials: boto3 then looks for
+    # no others (no instance metadata request leaves the machine).
+    env = lambda_env(AWS_ACCESS_KEY_ID="AKIDTEST", AWS_SECRET_ACCESS_KEY="test")
+    env["AWS_EC2_METADATA_DISABLED"] = "true"
+    with Emulator([str(bootstrap)], env=env, cwd=boto3_dist) as rie:
+        status, body = invoke_json(rie, {})
     assert status == 200, body
     assert isinstance(body, dict)
     assert body["import_client"] == "s3"
