@@ -7,6 +7,8 @@
     freeze          PyInstaller, onedir, with bootstrap.spec: runtime and handler in one program
     runtime_imports what the runtime really imports while serving (measured, for prune)
     prune           leave out what neither the handler nor the runtime uses
+    botocore_models botocore's ~2,000 model files as one zip, read in place at run time
+                    (its run-time hook: pyinstaller_hooks/rthooks/)
     static          staticx: that program's tree and every library it loads, in one static file
     loader          staticx's loader patched to stream (build/patches/), built once per machine
     verify          `ldd` and `file` must call the result static

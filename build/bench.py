@@ -469,6 +469,7 @@ class ColdSample:
     init_ms: float
     first_reply_ms: float
     tmp_bytes: int = 0  # what the cold start left in its own TMPDIR: what it wrote
+    tmp_files: int = 0  # the files among it: each one created costs, whatever its size
     cgroup_peak_mb: float | None = None
 
 
@@ -529,14 +530,16 @@ class Session:
             )
         return elapsed
 
-    def tmp_bytes(self) -> int:
-        """Bytes of the files in this session's TMPDIR: what the runtime wrote there."""
-        total = 0
+    def tmp_written(self) -> tuple[int, int]:
+        """Bytes and number of the files in this session's TMPDIR: what the
+        runtime wrote there."""
+        total = count = 0
         for root, _dirs, files in os.walk(self.tmpdir):
             for name in files:
                 with contextlib.suppress(OSError):  # gone while we looked
                     total += os.lstat(os.path.join(root, name)).st_size
-        return total
+                    count += 1
+        return total, count
 
     def cold(self) -> ColdSample:
         """The first invoke, which starts the runtime, and the emulator's INIT report."""
@@ -548,7 +551,7 @@ class Session:
         inits = init_durations(self.log())
         if not inits:
             raise BenchError(f"{self.candidate.label}: no INIT REPORT in\n{self.log()[-2000:]}")
-        return ColdSample(inits[0], first_reply, self.tmp_bytes())
+        return ColdSample(inits[0], first_reply, *self.tmp_written())
 
     def memory(self) -> list[ProcessMemory]:
         return tree_memory(self.pid)
@@ -594,6 +597,10 @@ class Result:
     @property
     def tmp_mb(self) -> float:
         return statistics.median(s.tmp_bytes for s in self.cold) / 1e6
+
+    @property
+    def tmp_files(self) -> float:
+        return statistics.median(s.tmp_files for s in self.cold)
 
     @property
     def cgroup_peak_mb(self) -> float | None:
@@ -943,6 +950,14 @@ def table(
             targets.get("tmp", "≤ one copy of the bundle"),
             digits=2,
             shown_b=f"{b.tmp_mb:.2f}",
+        ),
+        row(
+            "files written to /tmp per cold start",
+            a.tmp_files,
+            b.tmp_files or None,
+            "",
+            digits=0,
+            shown_b=f"{b.tmp_files:.0f}",
         ),
     ]
     if a.limited_init_ms is not None or a.limited_note or b.limited_init_ms is not None:

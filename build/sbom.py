@@ -109,8 +109,16 @@ class Contents:
 def staticx_members(bootstrap: Path) -> dict[str, bytes]:
     with tempfile.TemporaryDirectory() as tmp:
         raw = Path(tmp) / "archive.tar"
+        # With no output file objcopy would rewrite the bootstrap in place.
+        scratch = Path(tmp) / "bootstrap.copy"
         result = subprocess.run(
-            ["objcopy", "--dump-section", f"{STATICX_SECTION}={raw}", str(bootstrap)],
+            [
+                "objcopy",
+                "--dump-section",
+                f"{STATICX_SECTION}={raw}",
+                str(bootstrap),
+                str(scratch),
+            ],
             capture_output=True,
             text=True,
             check=False,

@@ -15,6 +15,11 @@ libraries need, and refuses bundled libraries whose RPATH/RUNPATH would send
 the loader outside the bundle; with a onedir tree there is no archive for it
 to read, so `add_onedir_tree` does both on the tree's files.
 
+botocore's models are not in staticx's archive: build/botocore_models.py
+packs them into one zip, added here as an ELF section of the bootstrap and
+read there in place at run time, so a cold start neither unpacks nor writes
+them.
+
 The loader is the one build/loader.py builds from staticx's sdist and
 build/patches/ (streaming extraction, a one-line full-/tmp message), or
 staticx's own where that cannot be built (it says why).
@@ -34,6 +39,8 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+from build.botocore_models import ARCHIVE as BOTOCORE_MODELS
+from build.botocore_models import SECTION as BOTOCORE_SECTION
 from build.freeze import BuildError
 from build.loader import patched_loader
 
@@ -49,12 +56,22 @@ def _tools_on_path() -> Iterator[None]:
         os.environ["PATH"] = saved
 
 
+def in_place_files(tree: Path) -> dict[str, Path]:
+    """ELF section -> file: files read where they lie in the bootstrap instead
+    of unpacked at every cold start: botocore's models, one zip its run-time
+    hook finds in its section (build/botocore_models.py)."""
+    models = tree / "_internal" / BOTOCORE_MODELS
+    return {BOTOCORE_SECTION: models} if models.is_file() else {}
+
+
 def tree_files(tree: Path) -> list[Path]:
-    """Everything under ``tree`` but its executable, sorted, parents first:
-    the order the archive holds them in, the same on every build."""
+    """Everything under ``tree`` but its executable and the files read in
+    place, sorted, parents first: the order the archive holds them in, the
+    same on every build."""
     found = []
+    in_place = set(in_place_files(tree).values())
     for path in sorted(tree.rglob("*")):
-        if path.parent == tree and path.name == "bootstrap":
+        if (path.parent == tree and path.name == "bootstrap") or path in in_place:
             continue
         found.append(path)
     return found
@@ -144,6 +161,9 @@ def make_static(program: Path, output: Path) -> Path:
             )
         raise BuildError(f"staticx failed: {detail}") from e
     normalize_archive(output)
+    for section, path in in_place_files(tree).items():
+        # Not loaded into memory by the kernel, kept by objcopy and strip.
+        _objcopy("--add-section", f"{section}={path}", str(output))
     # staticx writes its output 0700; Lambda runs bootstrap as an unprivileged user.
     output.chmod(0o755)
     return output

@@ -261,6 +261,8 @@ def test_a_short_bench_prints_both_columns_and_the_breakdown(
     # One copy of the program per cold start, in the runtime's own TMPDIR; B writes none.
     written = [c.strip() for c in rows["written to /tmp per cold start, MB"].split("|")[2:4]]
     assert float(written[0]) > 10 and float(written[1]) == 0, written
+    files = [c.strip() for c in rows["files written to /tmp per cold start"].split("|")[2:4]]
+    assert 10 < int(files[0]) < 200 and files[1] == "0", files
     if bench.MemoryCgroup.unavailable() is None:
         peak = rows[next(k for k in rows if k.startswith("peak of the runtime's memory cgroup"))]
         assert float(peak.split("|")[2]) > 0, peak

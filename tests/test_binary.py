@@ -27,14 +27,17 @@ from http.server import BaseHTTPRequestHandler, HTTPServer
 from pathlib import Path
 from typing import Any
 
+import botocore.session
 import pytest
 
+from build.botocore_models import SECTION
 from build.image import make_image
 from build.rie import Emulator, emulator_path, free_port
 from runtime.inittrace import PROGRAM_STAGE, STATICX_STAGE
 
 ROOT = Path(__file__).resolve().parent.parent
 USERFUNC = ROOT / "tests" / "fixtures" / "userfunc"
+BOTO3FUNC = ROOT / "tests" / "fixtures" / "boto3func"
 IS_ROOT = os.geteuid() == 0
 NOT_ROOT_REASON = "needs root for chroot and mounts (CI runs as root)"
 LAMBDA_UID = "993:990"  # an unprivileged user, as Lambda runs bootstrap
@@ -74,6 +77,19 @@ def user_dist(tmp_path_factory: pytest.TempPathFactory) -> Path:
         str(USERFUNC),
         "--requirements",
         str(USERFUNC / "requirements.txt"),
+    )
+
+
+@pytest.fixture(scope="module")
+def boto3_dist(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return build(
+        tmp_path_factory.mktemp("boto3-dist"),
+        "--handler",
+        "app.handler",
+        "--src",
+        str(BOTO3FUNC),
+        "--requirements",
+        str(BOTO3FUNC / "requirements.txt"),
     )
 
 
@@ -218,6 +234,60 @@ def test_user_handler_with_requirements(user_dist: Path) -> None:
     # powertools' structured record reached the log stream
     assert '"message":"hello from powertools"' in log
     assert "[ERROR] ValueError: boom" in log
+
+
+def dump_section(program: Path, name: str, tmp_path: Path) -> bytes:
+    section = tmp_path / "section"
+    # An output file of its own: objcopy would rewrite the program in place.
+    subprocess.run(
+        ["objcopy", "--dump-section", f"{name}={section}", str(program), str(tmp_path / "copy")],
+        check=True,
+    )
+    return section.read_bytes()
+
+
+def staticx_archive_names(program: Path, tmp_path: Path) -> list[str]:
+    """The files staticx's loader unpacks at every cold start."""
+    data = dump_section(program, ".staticx.archive", tmp_path)
+    with tarfile.open(fileobj=io.BytesIO(data)) as archive:
+        return [member.name for member in archive.getmembers() if member.isfile()]
+
+
+def test_boto3_clients_of_any_service_from_the_bundled_models(
+    boto3_dist: Path, tmp_path: Path
+) -> None:
+    # botocore's ~2,000 model files ship as one archive in a section of the
+    # bootstrap, read in place: the cold start neither unpacks nor writes them
+    # (build/botocore_models.py)...
+    bootstrap = boto3_dist / "bootstrap"
+    names = staticx_archive_names(bootstrap, tmp_path)
+    assert not [n for n in names if "botocore/data" in n]
+    assert len(names) < 500
+    models = zipfile.ZipFile(io.BytesIO(dump_section(bootstrap, SECTION, tmp_path)))
+    assert len([n for n in models.namelist() if "/service-2.json" in n]) > 300
+    # ...and boto3 works as from the folder: the client made at import, another
+    # service's made in the handler, its paginators, waiters, boto3's resources.
+    # As Lambda gives a function its role's credentials: boto3 then looks for
+    # no others (no instance metadata request leaves the machine).
+    env = lambda_env(AWS_ACCESS_KEY_ID="AKIDTEST", AWS_SECRET_ACCESS_KEY="test")
+    env["AWS_EC2_METADATA_DISABLED"] = "true"
+    with Emulator([str(bootstrap)], env=env, cwd=boto3_dist) as rie:
+        status, body = invoke_json(rie, {})
+    assert status == 200, body
+    assert isinstance(body, dict)
+    assert body["import_client"] == "s3"
+    assert body["handler_client"] == "dynamodb"
+    assert body["endpoint"] == "https://dynamodb.eu-west-1.amazonaws.com"
+    assert body["can_paginate"] is True
+    assert "table_exists" in body["waiters"]
+    assert body["resource"] == "sqs"
+    if body["botocore"] == botocore.__version__:  # the same models as this process reads
+        session = botocore.session.get_session()
+        assert body["services"] == len(session.get_available_services())
+        s3 = session.get_service_model("s3")
+        assert body["s3_operations"] == len(s3.operation_names)
+    else:
+        assert body["services"] > 300 and body["s3_operations"] > 90
 
 
 def test_every_runtime_path_works_in_the_smallest_bundle(bare_dist: Path) -> None:
