@@ -9,12 +9,13 @@ import os
 import socket
 import sys
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 from fake_runtime_api import NEXT, FakeRuntimeAPI, error_path, response_path
+from support import WriteModule
 
 from build.rie import Emulator
 from handlers import stream as stream_example
@@ -26,15 +27,8 @@ from runtime.logs import RequestIdFilter
 from runtime.loop import InvokeLoop
 from runtime.streaming import HttpResponse, ResponseStream
 
-WriteModule = Callable[[str, str], Path]  # the write_module fixture (conftest.py)
 TRAILER = "Lambda-Runtime-Function-Error-Type, Lambda-Runtime-Function-Error-Body"
 HTTP_INTEGRATION = "application/vnd.awslambda.http-integration-response"
-
-
-@pytest.fixture
-def api() -> Iterator[FakeRuntimeAPI]:
-    with FakeRuntimeAPI() as api:
-        yield api
 
 
 def run_loop(api: FakeRuntimeAPI, handler: Handler, invocations: int = 1) -> None:

@@ -12,12 +12,13 @@ import logging
 import os
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 from fake_runtime_api import NEXT, PREFIX, FakeRuntimeAPI, error_path, response_path
+from support import WriteModule
 
 from runtime import errors, headers, loop
 from runtime.client import MAX_DEADLINE_MS, RuntimeAPIClient
@@ -28,16 +29,8 @@ from runtime.handler import Handler
 from runtime.logs import RequestIdFilter
 from runtime.loop import InvokeLoop
 
-WriteModule = Callable[[str, str], Path]  # the write_module fixture (conftest.py)
-
 ERROR_TYPE = headers.FUNCTION_ERROR_TYPE
 DEEP = 100_000  # nesting levels, far past the interpreter's recursion limit
-
-
-@pytest.fixture
-def api() -> Iterator[FakeRuntimeAPI]:
-    with FakeRuntimeAPI() as api:
-        yield api
 
 
 def run_loop(
