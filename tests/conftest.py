@@ -36,6 +36,38 @@ def clean_environ() -> Iterator[None]:
     os.environ.update(saved)
 
 
+# --- the fake Runtime API -----------------------------------------------------
+# One in-process fake per test (tests/fake_runtime_api.py), closed after it.
+
+
+@pytest.fixture
+def api() -> Iterator[FakeRuntimeAPI]:
+    with FakeRuntimeAPI() as api:
+        yield api
+
+
+# --- built bootstraps ---------------------------------------------------------
+# A static bootstrap takes minutes to build: one of the default echo handler,
+# built and zipped once per run, for every test that only needs a bootstrap.
+
+
+@pytest.fixture(scope="session")
+def echo_dist(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A dist/ folder as `make zip` leaves it for the echo handler: bootstrap, function.zip."""
+    return build(tmp_path_factory.mktemp("echo-dist"))
+
+
+# --- the logging app ----------------------------------------------------------
+# The user code of the log, X-Ray, soft-deadline and init-trace tests (its
+# source is in support.py), written with write_module (below).
+
+
+@pytest.fixture
+def app(write_module: WriteModule) -> tuple[Path, Path]:
+    """The logging app of support.py, written into tmp_path (the runtime's cwd): its two files."""
+    return write_module("lambda_app", APP), write_module("lambda_orders", ORDERS)
+
+
 # --- user code ----------------------------------------------------------------
 # Handler modules written as real files into tmp_path, importable by name while
 # the test runs; whatever was imported from them is forgotten after it.
@@ -61,30 +93,3 @@ def write_module(tmp_path: Path) -> Iterator[WriteModule]:
         places = [getattr(module, "__file__", None), *(getattr(module, "__path__", None) or [])]
         if any(str(place).startswith(root) for place in places if place):
             del sys.modules[name]
-
-
-@pytest.fixture
-def app(write_module: WriteModule) -> tuple[Path, Path]:
-    """The logging app of support.py, written into tmp_path (the runtime's cwd): its two files."""
-    return write_module("lambda_app", APP), write_module("lambda_orders", ORDERS)
-
-
-# --- the fake Runtime API -----------------------------------------------------
-# One in-process fake per test (tests/fake_runtime_api.py), closed after it.
-
-
-@pytest.fixture
-def api() -> Iterator[FakeRuntimeAPI]:
-    with FakeRuntimeAPI() as api:
-        yield api
-
-
-# --- built bootstraps ---------------------------------------------------------
-# A static bootstrap takes minutes to build: one of the default echo handler,
-# built and zipped once per run, for every test that only needs a bootstrap.
-
-
-@pytest.fixture(scope="session")
-def echo_dist(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A dist/ folder as `make zip` leaves it for the echo handler: bootstrap, function.zip."""
-    return build(tmp_path_factory.mktemp("echo-dist"))
