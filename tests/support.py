@@ -13,7 +13,7 @@ import re
 import subprocess
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, MutableMapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -21,6 +21,12 @@ from typing import Any
 from fake_runtime_api import FakeRuntimeAPI, Recorded
 
 from build.rie import Emulator
+from runtime.client import RuntimeAPIClient
+from runtime.config import Config
+from runtime.deadline import SoftDeadline
+from runtime.handler import Handler
+from runtime.logs import RequestIdFilter
+from runtime.loop import InvokeLoop
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -105,6 +111,40 @@ def both(
     ours = serve("runtime", cwd, handler, events, env)
     theirs = serve("awslambdaric", cwd, handler, events, env)
     return ours, theirs
+
+
+# --- the invoke loop in this process ------------------------------------------
+
+
+def run_loop(
+    api: FakeRuntimeAPI,
+    handler: Handler,
+    invocations: int = 1,
+    request_id_filter: RequestIdFilter | None = None,
+    *,
+    env: dict[str, str] | None = None,
+    environ: MutableMapping[str, str] | None = None,
+    soft_deadline: SoftDeadline | None = None,
+) -> None:
+    """The loop against ``api`` for ``invocations`` events: Config from ``env``
+    (default: only the handler's name), the trace id written to ``environ``
+    (default: a dict of its own, not os.environ)."""
+    config = Config.from_env(
+        {"_HANDLER": "app.handler", **(env or {}), "AWS_LAMBDA_RUNTIME_API": api.address}
+    )
+    client = RuntimeAPIClient(config.base_url)
+    try:
+        loop = InvokeLoop(
+            client,
+            handler,
+            config,
+            request_id_filter or RequestIdFilter(),
+            environ={} if environ is None else environ,
+            soft_deadline=soft_deadline,
+        )
+        loop.run(max_invocations=invocations)
+    finally:
+        client.close()
 
 
 # --- the runtime from source under the official emulator ----------------------

@@ -14,23 +14,10 @@ from typing import Any
 import httpx
 import pytest
 from fake_runtime_api import NEXT, FakeRuntimeAPI, error_path, response_path
-from support import Calls, echo
+from support import Calls, echo, run_loop
 
 from runtime.client import ExtensionsAPIClient, RuntimeAPIClient, check_status
-from runtime.config import Config
 from runtime.errors import PayloadTooLarge, RuntimeAPIError
-from runtime.handler import Handler
-from runtime.logs import RequestIdFilter
-from runtime.loop import InvokeLoop
-
-
-def run_loop(api: FakeRuntimeAPI, handler: Handler, invocations: int) -> None:
-    config = Config.from_env({"AWS_LAMBDA_RUNTIME_API": api.address, "_HANDLER": "app.handler"})
-    client = RuntimeAPIClient(config.base_url)
-    try:
-        InvokeLoop(client, handler, config, RequestIdFilter(), environ={}).run(invocations)
-    finally:
-        client.close()
 
 
 def streams(event: Any, context: Any) -> Iterator[bytes]:

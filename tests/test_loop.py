@@ -8,6 +8,7 @@ import io
 import json
 import logging
 import os
+from functools import partial
 from typing import Any
 
 import pytest
@@ -20,12 +21,9 @@ from fake_runtime_api import (
 )
 from samples import CLIENT_CONTEXT
 from support import Calls, WriteModule, echo
+from support import run_loop as run_loop_with
 
-from runtime.client import RuntimeAPIClient
-from runtime.config import Config
-from runtime.handler import Handler
 from runtime.logs import LambdaTextFormatter, RequestIdFilter
-from runtime.loop import InvokeLoop
 
 ENV = {
     "_HANDLER": "app.handler",
@@ -35,21 +33,8 @@ ENV = {
     "AWS_LAMBDA_LOG_GROUP_NAME": "/aws/lambda/fake",
     "AWS_LAMBDA_LOG_STREAM_NAME": "stream-1",
 }
-
-
-def run_loop(
-    api: FakeRuntimeAPI,
-    handler: Handler,
-    invocations: int,
-    request_id_filter: RequestIdFilter | None = None,
-) -> None:
-    config = Config.from_env({**ENV, "AWS_LAMBDA_RUNTIME_API": api.address})
-    client = RuntimeAPIClient(config.base_url)
-    try:
-        loop = InvokeLoop(client, handler, config, request_id_filter or RequestIdFilter())
-        loop.run(max_invocations=invocations)
-    finally:
-        client.close()
+# The loop with a function's settings, writing the trace id where Lambda's runtime does.
+run_loop = partial(run_loop_with, env=ENV, environ=os.environ)
 
 
 # --- responses ----------------------------------------------------------------
