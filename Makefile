@@ -71,6 +71,7 @@ help:
 	@echo 'make remote-invoke FUNCTION=name [EVENT=json REGION=]   invoke the deployed function'
 	@echo 'make test                the test suite'
 	@echo 'make check               ruff, ruff format --check, mypy'
+	@echo 'make wheel [DIST=dist]   the runtime library as a wheel (hatchling), in DIST'
 	@echo 'make bench [BENCH_ARGS="--cold 5"]   cold start, latency, memory beside awslambdaric,'
 	@echo '                         for echo and a real function'
 	@echo 'make clean [DIST=dist]   remove what a build wrote in DIST (only that) and .cache/build'
@@ -202,6 +203,13 @@ check: $(STAMP)
 	$(PY) -m ruff check .
 	$(PY) -m ruff format --check .
 	$(PY) -m mypy
+
+# The runtime library (runtime/, handlers/) as a wheel, by the hatchling backend
+# pyproject.toml declares. Not `python -m build`: run from the repo root, the
+# pipeline's own build/ package shadows PyPA's `build` and that command fails.
+.PHONY: wheel
+wheel: $(STAMP)
+	$(PY) -m pip wheel . --no-deps --wheel-dir "$$SL_DIST"
 
 # Only what a build writes: DIST may be any folder, even one holding other files.
 clean:

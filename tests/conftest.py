@@ -8,10 +8,12 @@ import shutil
 import subprocess
 import sys
 import textwrap
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from fake_runtime_api import FakeRuntimeAPI
+from support import APP, ORDERS, WriteModule, build
 
 # --- environment --------------------------------------------------------------
 # Every test starts without what Lambda (or a developer's shell) puts in the
@@ -36,11 +38,41 @@ def clean_environ() -> Iterator[None]:
     os.environ.update(saved)
 
 
+# --- the fake Runtime API -----------------------------------------------------
+# One in-process fake per test (tests/fake_runtime_api.py), closed after it.
+
+
+@pytest.fixture
+def api() -> Iterator[FakeRuntimeAPI]:
+    with FakeRuntimeAPI() as api:
+        yield api
+
+
+# --- built bootstraps ---------------------------------------------------------
+# A static bootstrap takes minutes to build: one of the default echo handler,
+# built and zipped once per run, for every test that only needs a bootstrap.
+
+
+@pytest.fixture(scope="session")
+def echo_dist(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A dist/ folder as `make zip` leaves it for the echo handler: bootstrap, function.zip."""
+    return build(tmp_path_factory.mktemp("echo-dist"))
+
+
+# --- the logging app ----------------------------------------------------------
+# The user code of the log, X-Ray, soft-deadline and init-trace tests (its
+# source is in support.py), written with write_module (below).
+
+
+@pytest.fixture
+def app(write_module: WriteModule) -> tuple[Path, Path]:
+    """The logging app of support.py, written into tmp_path (the runtime's cwd): its two files."""
+    return write_module("lambda_app", APP), write_module("lambda_orders", ORDERS)
+
+
 # --- user code ----------------------------------------------------------------
 # Handler modules written as real files into tmp_path, importable by name while
 # the test runs; whatever was imported from them is forgotten after it.
-
-WriteModule = Callable[[str, str], Path]
 
 
 @pytest.fixture

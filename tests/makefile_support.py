@@ -10,7 +10,8 @@ import subprocess
 import sys
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
+from support import ROOT
+
 # What the Makefile reads from the environment; a developer's shell must not steer the tests.
 MAKE_VARIABLES = [
     "HANDLER",

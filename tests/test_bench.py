@@ -16,8 +16,6 @@ import pytest
 
 from build import bench
 
-ROOT = Path(__file__).resolve().parent.parent
-
 RIE_LOG = """\
 26 Nov 2026 21:43:13,549 [INFO] (rapid) INIT START(type: on-demand, phase: init)
 26 Nov 2026 21:43:14,016 [INFO] (rapid) INIT RTDONE(status: success)
@@ -212,19 +210,10 @@ def test_runtime_env_drops_what_only_one_candidate_would_be_told() -> None:
     assert env == {"PATH": "/bin", "HOME": "/h"}
 
 
-@pytest.fixture(scope="module")
-def echo_bootstrap(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """The echo bootstrap, built for this test (CI has no dist/ of its own)."""
-    dist = tmp_path_factory.mktemp("bench-dist")
-    built = subprocess.run(
-        [sys.executable, "-m", "build.pipeline", "build", "--dist", str(dist)],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        check=False,
-    )
-    assert built.returncode == 0, built.stdout + built.stderr
-    return dist / "bootstrap"
+@pytest.fixture
+def echo_bootstrap(echo_dist: Path) -> Path:
+    """The echo bootstrap, built once per run (CI has no dist/ of its own; conftest.py)."""
+    return echo_dist / "bootstrap"
 
 
 @pytest.mark.binary

@@ -8,9 +8,10 @@ import os
 import sys
 from pathlib import Path
 
+from support import ROOT
+
 from build.bench_concurrency import Candidate, Row, Sample, run_once, table
 
-ROOT = Path(__file__).resolve().parent.parent
 SOURCE = Candidate(
     "A", "runtime from source", (sys.executable, "-m", "runtime", "handlers.echo.handler"), ROOT
 )

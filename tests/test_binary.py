@@ -29,42 +29,19 @@ from typing import Any
 
 import botocore.session
 import pytest
+from support import ROOT, build, run_pipeline
 
 from build.botocore_models import SECTION
 from build.image import make_image
 from build.rie import Emulator, emulator_path, free_port
 from runtime.inittrace import PROGRAM_STAGE, STATICX_STAGE
 
-ROOT = Path(__file__).resolve().parent.parent
 USERFUNC = ROOT / "tests" / "fixtures" / "userfunc"
 BOTO3FUNC = ROOT / "tests" / "fixtures" / "boto3func"
 IS_ROOT = os.geteuid() == 0
 NOT_ROOT_REASON = "needs root for chroot and mounts (CI runs as root)"
 LAMBDA_UID = "993:990"  # an unprivileged user, as Lambda runs bootstrap
 CHROOT = shutil.which("chroot") or "/usr/sbin/chroot"
-
-
-def run_pipeline(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "build.pipeline", *args],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        check=False,
-    )
-
-
-def build(dist: Path, *extra: str) -> Path:
-    built = run_pipeline("build", "--dist", str(dist), *extra)
-    assert built.returncode == 0, built.stdout + built.stderr
-    zipped = run_pipeline("zip", "--dist", str(dist))
-    assert zipped.returncode == 0, zipped.stdout + zipped.stderr
-    return dist
-
-
-@pytest.fixture(scope="module")
-def echo_dist(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return build(tmp_path_factory.mktemp("echo-dist"))
 
 
 @pytest.fixture(scope="module")

@@ -1,39 +1,23 @@
 """runtime/client.py: one client for every request to Lambda, one reading of
 the answers (check_status), whichever way the body goes: buffered, streamed,
-or to the Extensions API. And the settings Config reads for the runtime's
-opt-in features."""
+or to the Extensions API; and how a failing Runtime API ends the loop
+(the client's error, one line)."""
 
 from __future__ import annotations
 
+import os
 import threading
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
+import httpx
 import pytest
-from fake_runtime_api import NEXT, FakeRuntimeAPI, response_path
+from fake_runtime_api import NEXT, FakeRuntimeAPI, error_path, response_path
+from support import Calls, echo, run_loop
 
 from runtime.client import ExtensionsAPIClient, RuntimeAPIClient, check_status
-from runtime.config import Config, graceful_shutdown_setting
 from runtime.errors import PayloadTooLarge, RuntimeAPIError
-from runtime.handler import Handler
-from runtime.logs import RequestIdFilter
-from runtime.loop import InvokeLoop
-
-
-@pytest.fixture
-def api() -> Iterator[FakeRuntimeAPI]:
-    with FakeRuntimeAPI() as api:
-        yield api
-
-
-def run_loop(api: FakeRuntimeAPI, handler: Handler, invocations: int) -> None:
-    config = Config.from_env({"AWS_LAMBDA_RUNTIME_API": api.address, "_HANDLER": "app.handler"})
-    client = RuntimeAPIClient(config.base_url)
-    try:
-        InvokeLoop(client, handler, config, RequestIdFilter(), environ={}).run(invocations)
-    finally:
-        client.close()
 
 
 def streams(event: Any, context: Any) -> Iterator[bytes]:
@@ -82,6 +66,87 @@ def test_streamed_response_to_an_api_that_is_gone_is_a_runtime_api_error() -> No
 
     with pytest.raises(RuntimeAPIError, match=r"\(streaming\): ConnectionRefusedError: "):
         client.post_streamed_response("req-1", ResponseStream(iter([b"a"])))
+
+
+# --- the Runtime API failing ends the loop --------------------------------------
+
+
+def test_500_from_next_raises_runtime_api_error(api: FakeRuntimeAPI) -> None:
+    api.fail(NEXT, 500, b'{"errorMessage":"boom","errorType":"ServiceException"}')
+    with pytest.raises(RuntimeAPIError) as e:
+        run_loop(api, echo, 1)
+    assert str(e.value) == (
+        'GET /runtime/invocation/next: 500 {"errorMessage":"boom","errorType":"ServiceException"}'
+    )
+
+
+def test_500_from_response_raises_runtime_api_error(api: FakeRuntimeAPI) -> None:
+    api.add_event(b"{}", "req-1")
+    api.add_event(b"{}", "req-2")
+    api.fail(response_path("req-1"), 500, b"internal")
+    with pytest.raises(RuntimeAPIError) as e:
+        run_loop(api, echo, 2)
+    assert str(e.value) == "POST /runtime/invocation/req-1/response: 500 internal"
+    assert api.paths() == [("GET", NEXT), ("POST", response_path("req-1"))]
+
+
+def test_500_from_error_raises_runtime_api_error(api: FakeRuntimeAPI) -> None:
+    api.add_event(b"{}", "req-1")
+    api.fail(error_path("req-1"), 500, b"")
+    with pytest.raises(RuntimeAPIError, match=r"^POST /runtime/invocation/req-1/error: 500 "):
+        run_loop(api, Calls(raises=ValueError("x")), 1)
+
+
+def test_refused_next_raises_runtime_api_error(api: FakeRuntimeAPI) -> None:
+    api.close()
+    with pytest.raises(RuntimeAPIError) as e:
+        run_loop(api, echo, 1)
+    assert str(e.value).startswith("GET /runtime/invocation/next: ConnectError: ")
+    assert "Connection refused" in str(e.value)
+    assert "\n" not in str(e.value)
+
+
+def test_refused_response_raises_runtime_api_error(api: FakeRuntimeAPI) -> None:
+    def handler(event: Any, context: Any) -> Any:
+        api.close()  # the API goes away while the handler runs
+        return "done"
+
+    api.add_event(b"{}", "req-1")
+    with pytest.raises(RuntimeAPIError, match=r"^POST /runtime/invocation/req-1/response: Connect"):
+        run_loop(api, handler, 1)
+
+
+def test_next_without_request_id_raises_runtime_api_error(api: FakeRuntimeAPI) -> None:
+    calls = Calls()
+    api.add_event(b"{}", headers={"Lambda-Runtime-Aws-Request-Id": None})
+    with pytest.raises(RuntimeAPIError) as e:
+        run_loop(api, calls, 1)
+    assert str(e.value) == "/next answered without a Lambda-Runtime-Aws-Request-Id header"
+    assert calls.events == []
+
+
+def test_no_timeout_on_any_runtime_api_request() -> None:
+    # Lambda freezes the process between invokes: a /next may wait for hours.
+    seen: list[dict[str, Any]] = []
+
+    def answer(request: httpx.Request) -> httpx.Response:
+        seen.append(request.extensions["timeout"])
+        return httpx.Response(200, headers={"Lambda-Runtime-Aws-Request-Id": "r"}, content=b"{}")
+
+    client = RuntimeAPIClient(
+        "http://127.0.0.1:9/2018-06-01", transport=httpx.MockTransport(answer)
+    )
+    client.next_invocation()
+    client.post_response("r", b"{}", "application/json")
+    no_timeout = {"connect": None, "read": None, "write": None, "pool": None}
+    assert seen == [no_timeout, no_timeout]
+
+
+def test_proxy_settings_are_ignored(api: FakeRuntimeAPI) -> None:
+    os.environ["HTTP_PROXY"] = os.environ["http_proxy"] = "http://127.0.0.1:9"
+    api.add_event(b"{}", "req-1")
+    run_loop(api, echo, 1)
+    assert api.paths()[1] == ("POST", response_path("req-1"))
 
 
 # --- the Extensions API ------------------------------------------------------------
@@ -146,25 +211,3 @@ def test_extension_registration_request_and_its_answers(
     [(method, path, headers, body)] = handler.seen
     assert (method, path, body) == ("POST", "/2020-01-01/extension/register", b'{"events": []}')
     assert headers["Lambda-Extension-Name"] == "my-extension"
-
-
-# --- Config: the opt-in settings ---------------------------------------------------
-
-
-@pytest.mark.parametrize(
-    ("value", "setting"),
-    [(None, None), ("", None), ("1", True), ("yes", True), ("0", False), ("False", False)],
-)
-def test_graceful_shutdown_setting_has_one_rule(value: str | None, setting: bool | None) -> None:
-    environ = {} if value is None else {"STATICLAMBDA_GRACEFUL_SHUTDOWN": value}
-    assert graceful_shutdown_setting(environ) is setting
-    env = {"AWS_LAMBDA_RUNTIME_API": "h:1", "_HANDLER": "m.f", **environ}
-    assert Config.from_env(env).graceful_shutdown is setting
-
-
-@pytest.mark.parametrize(("value", "on"), [(None, False), ("0", False), ("no", False), ("1", True)])
-def test_init_trace_setting(value: str | None, on: bool) -> None:
-    env = {"AWS_LAMBDA_RUNTIME_API": "h:1", "_HANDLER": "m.f"}
-    if value is not None:
-        env["STATICLAMBDA_INIT_TRACE"] = value
-    assert Config.from_env(env).init_trace is on

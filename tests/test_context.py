@@ -9,63 +9,15 @@ import time
 
 import pytest
 from awslambdaric.lambda_context import LambdaContext as AwsLambdaContext
-from samples import CLIENT_CONTEXT
+from samples import CLIENT_CONTEXT, LAMBDA_ENV
 
 from runtime import errors
 from runtime.config import Config
 from runtime.context import LambdaContext, parse_client_context, parse_cognito_identity
-from runtime.errors import ConfigError, Fault
+from runtime.errors import Fault
 
-LAMBDA_ENV = {
-    "AWS_LAMBDA_RUNTIME_API": "127.0.0.1:9001",
-    "_HANDLER": "app.handler",
-    "AWS_LAMBDA_FUNCTION_NAME": "orders",
-    "AWS_LAMBDA_FUNCTION_VERSION": "7",
-    "AWS_LAMBDA_FUNCTION_MEMORY_SIZE": "512",
-    "AWS_LAMBDA_LOG_GROUP_NAME": "/aws/lambda/orders",
-    "AWS_LAMBDA_LOG_STREAM_NAME": "2026/11/26/[7]abc",
-}
 ARN = "arn:aws:lambda:eu-west-1:123456789012:function:orders:prod"
 COGNITO = {"cognitoIdentityId": "eu-west-1:id-1", "cognitoIdentityPoolId": "eu-west-1:pool-1"}
-
-
-# --- Config -------------------------------------------------------------------
-
-
-def test_config_reads_every_lambda_variable() -> None:
-    config = Config.from_env(LAMBDA_ENV)
-    assert config == Config(
-        runtime_api="127.0.0.1:9001",
-        handler="app.handler",
-        function_name="orders",
-        function_version="7",
-        memory_limit_in_mb="512",
-        log_group_name="/aws/lambda/orders",
-        log_stream_name="2026/11/26/[7]abc",
-    )
-    assert config.base_url == "http://127.0.0.1:9001/2018-06-01"
-
-
-def test_config_handler_argument_wins_over_handler_variable() -> None:
-    assert Config.from_env(LAMBDA_ENV, handler="other.fn").handler == "other.fn"
-
-
-def test_config_without_runtime_api_says_what_is_missing() -> None:
-    env = {k: v for k, v in LAMBDA_ENV.items() if k != "AWS_LAMBDA_RUNTIME_API"}
-    with pytest.raises(ConfigError, match=r"^AWS_LAMBDA_RUNTIME_API is not set: ") as e:
-        Config.from_env(env)
-    assert "\n" not in str(e.value)
-
-
-def test_config_without_any_handler_says_so() -> None:
-    with pytest.raises(ConfigError, match=r"^no handler: .*_HANDLER"):
-        Config.from_env({"AWS_LAMBDA_RUNTIME_API": "127.0.0.1:9001"})
-
-
-def test_config_reads_the_mapping_it_is_given_not_os_environ() -> None:
-    os.environ["AWS_LAMBDA_FUNCTION_NAME"] = "from-os-environ"
-    config = Config.from_env({"AWS_LAMBDA_RUNTIME_API": "h:1", "_HANDLER": "m.f"})
-    assert config.function_name is None
 
 
 # --- LambdaContext ------------------------------------------------------------

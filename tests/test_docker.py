@@ -24,11 +24,11 @@ from pathlib import Path
 
 import pytest
 from makefile_support import recorded_make
+from support import ROOT
 
 from build.rie import Emulator
 from build.verify import verify_static
 
-ROOT = Path(__file__).resolve().parent.parent
 DOCKERFILE = ROOT / "docker" / "Dockerfile"
 HADOLINT_CONFIG = ROOT / "docker" / "hadolint.yaml"
 # What the Makefile reads from the environment; a developer's shell must not steer the tests.

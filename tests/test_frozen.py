@@ -19,12 +19,12 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
+from support import ROOT
 
 from runtime import frozen
 from runtime.frozen import ALIVE_LOCK, configure_ca_bundle, hold_extraction_locks
 from runtime.frozen import sweep_stale_extractions as sweep
 
-ROOT = Path(__file__).resolve().parent.parent
 IS_ROOT = os.geteuid() == 0
 NOT_ROOT_REASON = "needs root to plant files as a second user (CI runs as root)"
 NOBODY = 65534

@@ -4,18 +4,15 @@ real module files, and the same fault as awslambdaric's for each."""
 from __future__ import annotations
 
 import sys
-from collections.abc import Callable
-from pathlib import Path
 from typing import Any
 
 import pytest
 from awslambdaric import bootstrap as aws_bootstrap
 from awslambdaric.lambda_runtime_exception import FaultException
+from support import WriteModule
 
 from runtime.errors import ErrorPayload, Fault
 from runtime.handler import resolve_handler
-
-WriteModule = Callable[[str, str], Path]  # the write_module fixture (conftest.py)
 
 HANDLER = "def handler(event, context):\n    return {'event': event}\n"
 

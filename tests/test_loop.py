@@ -8,11 +8,9 @@ import io
 import json
 import logging
 import os
-from collections.abc import Callable, Iterator
-from pathlib import Path
+from functools import partial
 from typing import Any
 
-import httpx
 import pytest
 from fake_runtime_api import (
     FUNCTION_ARN,
@@ -22,15 +20,10 @@ from fake_runtime_api import (
     response_path,
 )
 from samples import CLIENT_CONTEXT
+from support import Calls, WriteModule, echo
+from support import run_loop as run_loop_with
 
-from runtime.client import RuntimeAPIClient
-from runtime.config import Config
-from runtime.errors import RuntimeAPIError
-from runtime.handler import Handler
 from runtime.logs import LambdaTextFormatter, RequestIdFilter
-from runtime.loop import InvokeLoop
-
-WriteModule = Callable[[str, str], Path]  # the write_module fixture (conftest.py)
 
 ENV = {
     "_HANDLER": "app.handler",
@@ -40,50 +33,8 @@ ENV = {
     "AWS_LAMBDA_LOG_GROUP_NAME": "/aws/lambda/fake",
     "AWS_LAMBDA_LOG_STREAM_NAME": "stream-1",
 }
-
-
-@pytest.fixture
-def api() -> Iterator[FakeRuntimeAPI]:
-    with FakeRuntimeAPI() as api:
-        yield api
-
-
-def run_loop(
-    api: FakeRuntimeAPI,
-    handler: Handler,
-    invocations: int,
-    request_id_filter: RequestIdFilter | None = None,
-) -> None:
-    config = Config.from_env({**ENV, "AWS_LAMBDA_RUNTIME_API": api.address})
-    client = RuntimeAPIClient(config.base_url)
-    try:
-        loop = InvokeLoop(client, handler, config, request_id_filter or RequestIdFilter())
-        loop.run(max_invocations=invocations)
-    finally:
-        client.close()
-
-
-def echo(event: Any, context: Any) -> Any:
-    return event
-
-
-class Calls:
-    """A handler that records what it was called with, then answers."""
-
-    def __init__(self, answer: Any = None, raises: BaseException | None = None):
-        self.events: list[Any] = []
-        self.contexts: list[Any] = []
-        self.trace_ids: list[str | None] = []
-        self.answer = answer
-        self.raises = raises
-
-    def __call__(self, event: Any, context: Any) -> Any:
-        self.events.append(event)
-        self.contexts.append(context)
-        self.trace_ids.append(os.environ.get("_X_AMZN_TRACE_ID"))
-        if self.raises is not None:
-            raise self.raises
-        return self.answer
+# The loop with a function's settings, writing the trace id where Lambda's runtime does.
+run_loop = partial(run_loop_with, env=ENV, environ=os.environ)
 
 
 # --- responses ----------------------------------------------------------------
@@ -333,87 +284,6 @@ def test_error_report_refused_as_too_large_is_logged_and_the_loop_goes_on(
         "staticlambda: error report for req-1 refused: POST /runtime/invocation/req-1/error: "
         "413 too large\n"
     )
-
-
-# --- the Runtime API failing ends the loop --------------------------------------
-
-
-def test_500_from_next_raises_runtime_api_error(api: FakeRuntimeAPI) -> None:
-    api.fail(NEXT, 500, b'{"errorMessage":"boom","errorType":"ServiceException"}')
-    with pytest.raises(RuntimeAPIError) as e:
-        run_loop(api, echo, 1)
-    assert str(e.value) == (
-        'GET /runtime/invocation/next: 500 {"errorMessage":"boom","errorType":"ServiceException"}'
-    )
-
-
-def test_500_from_response_raises_runtime_api_error(api: FakeRuntimeAPI) -> None:
-    api.add_event(b"{}", "req-1")
-    api.add_event(b"{}", "req-2")
-    api.fail(response_path("req-1"), 500, b"internal")
-    with pytest.raises(RuntimeAPIError) as e:
-        run_loop(api, echo, 2)
-    assert str(e.value) == "POST /runtime/invocation/req-1/response: 500 internal"
-    assert api.paths() == [("GET", NEXT), ("POST", response_path("req-1"))]
-
-
-def test_500_from_error_raises_runtime_api_error(api: FakeRuntimeAPI) -> None:
-    api.add_event(b"{}", "req-1")
-    api.fail(error_path("req-1"), 500, b"")
-    with pytest.raises(RuntimeAPIError, match=r"^POST /runtime/invocation/req-1/error: 500 "):
-        run_loop(api, Calls(raises=ValueError("x")), 1)
-
-
-def test_refused_next_raises_runtime_api_error(api: FakeRuntimeAPI) -> None:
-    api.close()
-    with pytest.raises(RuntimeAPIError) as e:
-        run_loop(api, echo, 1)
-    assert str(e.value).startswith("GET /runtime/invocation/next: ConnectError: ")
-    assert "Connection refused" in str(e.value)
-    assert "\n" not in str(e.value)
-
-
-def test_refused_response_raises_runtime_api_error(api: FakeRuntimeAPI) -> None:
-    def handler(event: Any, context: Any) -> Any:
-        api.close()  # the API goes away while the handler runs
-        return "done"
-
-    api.add_event(b"{}", "req-1")
-    with pytest.raises(RuntimeAPIError, match=r"^POST /runtime/invocation/req-1/response: Connect"):
-        run_loop(api, handler, 1)
-
-
-def test_next_without_request_id_raises_runtime_api_error(api: FakeRuntimeAPI) -> None:
-    calls = Calls()
-    api.add_event(b"{}", headers={"Lambda-Runtime-Aws-Request-Id": None})
-    with pytest.raises(RuntimeAPIError) as e:
-        run_loop(api, calls, 1)
-    assert str(e.value) == "/next answered without a Lambda-Runtime-Aws-Request-Id header"
-    assert calls.events == []
-
-
-def test_no_timeout_on_any_runtime_api_request() -> None:
-    # Lambda freezes the process between invokes: a /next may wait for hours.
-    seen: list[dict[str, Any]] = []
-
-    def answer(request: httpx.Request) -> httpx.Response:
-        seen.append(request.extensions["timeout"])
-        return httpx.Response(200, headers={"Lambda-Runtime-Aws-Request-Id": "r"}, content=b"{}")
-
-    client = RuntimeAPIClient(
-        "http://127.0.0.1:9/2018-06-01", transport=httpx.MockTransport(answer)
-    )
-    client.next_invocation()
-    client.post_response("r", b"{}", "application/json")
-    no_timeout = {"connect": None, "read": None, "write": None, "pool": None}
-    assert seen == [no_timeout, no_timeout]
-
-
-def test_proxy_settings_are_ignored(api: FakeRuntimeAPI) -> None:
-    os.environ["HTTP_PROXY"] = os.environ["http_proxy"] = "http://127.0.0.1:9"
-    api.add_event(b"{}", "req-1")
-    run_loop(api, echo, 1)
-    assert api.paths()[1] == ("POST", response_path("req-1"))
 
 
 # --- what the handler sees -------------------------------------------------------

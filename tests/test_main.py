@@ -3,11 +3,7 @@ what reaches stdout and stderr, and the init error report."""
 
 from __future__ import annotations
 
-import os
 import re
-import subprocess
-import sys
-from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -19,39 +15,9 @@ from fake_runtime_api import (
     error_path,
     response_path,
 )
+from support import ROOT, WriteModule, run_runtime
 
-WriteModule = Callable[[str, str], Path]  # the write_module fixture (conftest.py)
-
-ROOT = Path(__file__).resolve().parent.parent
 API_FAILED = "staticlambda: the Runtime API failed, exiting: "
-
-
-@pytest.fixture
-def api() -> Iterator[FakeRuntimeAPI]:
-    with FakeRuntimeAPI() as api:
-        yield api
-
-
-def run_runtime(
-    cwd: Path, *args: str, api: FakeRuntimeAPI | None = None, env: dict[str, str] | None = None
-) -> subprocess.CompletedProcess[str]:
-    """The runtime as Lambda starts it, from ``cwd`` (where user modules are);
-    without PYTHONUNBUFFERED, so unbuffered output is the runtime's doing."""
-    environ = {"PATH": os.environ["PATH"], "PYTHONPATH": str(ROOT), **(env or {})}
-    if api is not None:
-        environ["AWS_LAMBDA_RUNTIME_API"] = api.address
-    done = subprocess.run(
-        [sys.executable, "-m", "runtime", *args],
-        cwd=cwd,
-        env=environ,
-        capture_output=True,
-        timeout=30,
-        check=False,
-    )
-    # Decoded by hand: text mode would turn the \r inside a log event into \n.
-    return subprocess.CompletedProcess(
-        done.args, done.returncode, done.stdout.decode(), done.stderr.decode()
-    )
 
 
 def test_without_runtime_api_exits_2_saying_what_is_missing(tmp_path: Path) -> None:

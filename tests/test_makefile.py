@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import re
 import subprocess
+import zipfile
 from pathlib import Path
 
 import pytest
@@ -15,7 +16,7 @@ from makefile_support import ROOT, recorded_make
 HOSTILE = (
     "x'; touch PWNED1; echo '\"$HOME `touch PWNED2` $(shell touch PWNED3) $$(touch PWNED4)\nnext"
 )
-TARGETS = ("build", "zip", "invoke", "deploy", "remote-invoke", "bench", "clean", "help")
+TARGETS = ("build", "zip", "invoke", "deploy", "remote-invoke", "bench", "clean", "wheel", "help")
 
 
 def no_side_effects(*folders: Path) -> None:
@@ -150,4 +151,35 @@ def test_clean_removes_only_what_a_build_writes(tmp_path: Path) -> None:
     recorded_make(tmp_path, "clean", f"DIST={dist}")
     assert [p.name for p in dist.iterdir()] == ["mine"]
     recorded_make(tmp_path / "again", "clean", f"DIST={HOSTILE}")
+    no_side_effects(tmp_path)
+
+
+def test_wheel_is_the_runtime_library_and_leaves_the_tree_as_it_was(tmp_path: Path) -> None:
+    """For real: pip runs the hatchling backend of pyproject.toml (the way that
+    works here, where `python -m build` finds the pipeline's build/ package)."""
+    dist = tmp_path / "it's $HOME"
+    status = ["git", "status", "--porcelain", "--untracked-files=all", "--ignored"]
+    before = subprocess.run(status, cwd=ROOT, capture_output=True, text=True, check=False)
+    ran = subprocess.run(
+        ["make", "--no-print-directory", "wheel", f"DIST={dist}"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=600,
+        check=False,
+    )
+    assert ran.returncode == 0, ran.stdout + ran.stderr
+    [wheel] = dist.glob("staticlambda-*-py3-none-any.whl")
+    with zipfile.ZipFile(wheel) as z:
+        tops = {name.split("/", 1)[0] for name in z.namelist()}
+        assert "runtime/client.py" in z.namelist() and "handlers/echo.py" in z.namelist()
+    assert tops - {"runtime", "handlers"} == {wheel.name.split("-py3")[0] + ".dist-info"}
+    after = subprocess.run(status, cwd=ROOT, capture_output=True, text=True, check=False)
+    assert after.stdout == before.stdout  # nothing written in the repository
+
+
+def test_wheel_dist_reaches_pip_as_data(tmp_path: Path) -> None:
+    calls, _ = recorded_make(tmp_path, "wheel", f"DIST={HOSTILE}")
+    argv = python_call(calls, "pip")
+    assert argv[1:] == ["-m", "pip", "wheel", ".", "--no-deps", "--wheel-dir", HOSTILE]
     no_side_effects(tmp_path)

@@ -19,11 +19,11 @@ from pathlib import Path
 
 import pytest
 from makefile_support import MAKE_VARIABLES
+from support import ROOT
 
 from build.buildenv import build_env
 from build.rie import Emulator
 
-ROOT = Path(__file__).resolve().parent.parent
 REALFUNC = ROOT / "tests" / "fixtures" / "realfunc"
 
 

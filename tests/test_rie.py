@@ -10,19 +10,17 @@ import os
 import re
 import subprocess
 import sys
-from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 from samples import CLIENT_CONTEXT
+from support import ROOT, WriteModule
 
 from build.rie import Emulator
 
 pytestmark = pytest.mark.rie
 
-WriteModule = Callable[[str, str], Path]  # the write_module fixture (conftest.py)
 
-ROOT = Path(__file__).resolve().parent.parent
 MAX_RESPONSE = 6_291_556
 REQUEST_ID = r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}"
 FUNCTION_ENV = {

@@ -8,19 +8,17 @@ import json
 import os
 import sys
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
 import pytest
+from support import ROOT, WriteModule, build
 
 from build.rie import Emulator
 from runtime import shutdown
 from runtime.shutdown import ShutdownCallbacks
-
-WriteModule = Callable[[str, str], Path]  # the write_module fixture (conftest.py)
-ROOT = Path(__file__).resolve().parent.parent
 
 # --- the callbacks ---------------------------------------------------------------
 
@@ -182,8 +180,6 @@ def test_sigterm_runs_the_callbacks_once_from_source(
 
 @pytest.fixture(scope="module")
 def shutdown_dist(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    from test_binary import build
-
     src = tmp_path_factory.mktemp("shutdown-src")
     (src / "shutdown_app.py").write_text(APP)
     dist = tmp_path_factory.mktemp("shutdown-dist")

@@ -9,41 +9,26 @@ import os
 import socket
 import sys
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
+from functools import partial
 from pathlib import Path
 from typing import Any
 
 import pytest
 from fake_runtime_api import NEXT, FakeRuntimeAPI, error_path, response_path
+from support import WriteModule
+from support import run_loop as run_loop_with
 
 from build.rie import Emulator
 from handlers import stream as stream_example
 from runtime._streaming_http import MAX_STREAMED_BODY, StreamingResponse
-from runtime.client import RuntimeAPIClient
-from runtime.config import Config
 from runtime.handler import Handler
-from runtime.logs import RequestIdFilter
-from runtime.loop import InvokeLoop
 from runtime.streaming import HttpResponse, ResponseStream
 
-WriteModule = Callable[[str, str], Path]  # the write_module fixture (conftest.py)
 TRAILER = "Lambda-Runtime-Function-Error-Type, Lambda-Runtime-Function-Error-Body"
 HTTP_INTEGRATION = "application/vnd.awslambda.http-integration-response"
-
-
-@pytest.fixture
-def api() -> Iterator[FakeRuntimeAPI]:
-    with FakeRuntimeAPI() as api:
-        yield api
-
-
-def run_loop(api: FakeRuntimeAPI, handler: Handler, invocations: int = 1) -> None:
-    config = Config.from_env({"AWS_LAMBDA_RUNTIME_API": api.address, "_HANDLER": "app.handler"})
-    client = RuntimeAPIClient(config.base_url)
-    try:
-        InvokeLoop(client, handler, config, RequestIdFilter()).run(max_invocations=invocations)
-    finally:
-        client.close()
+# The loop writing the trace id where Lambda's runtime does.
+run_loop = partial(run_loop_with, environ=os.environ)
 
 
 def streaming(*items: Any) -> Handler:

@@ -12,45 +12,21 @@ import logging
 import os
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 from fake_runtime_api import NEXT, PREFIX, FakeRuntimeAPI, error_path, response_path
+from support import WriteModule, run_loop
 
 from runtime import errors, headers, loop
 from runtime.client import MAX_DEADLINE_MS, RuntimeAPIClient
-from runtime.config import Config
 from runtime.deadline import SoftDeadline
 from runtime.errors import ErrorPayload, RuntimeAPIError, header_error_type, safe_str
-from runtime.handler import Handler
-from runtime.logs import RequestIdFilter
-from runtime.loop import InvokeLoop
-
-WriteModule = Callable[[str, str], Path]  # the write_module fixture (conftest.py)
 
 ERROR_TYPE = headers.FUNCTION_ERROR_TYPE
 DEEP = 100_000  # nesting levels, far past the interpreter's recursion limit
-
-
-@pytest.fixture
-def api() -> Iterator[FakeRuntimeAPI]:
-    with FakeRuntimeAPI() as api:
-        yield api
-
-
-def run_loop(
-    api: FakeRuntimeAPI, handler: Handler, invocations: int, soft: SoftDeadline | None = None
-) -> None:
-    config = Config.from_env({"AWS_LAMBDA_RUNTIME_API": api.address, "_HANDLER": "app.handler"})
-    client = RuntimeAPIClient(config.base_url)
-    try:
-        InvokeLoop(client, handler, config, RequestIdFilter(), environ={}, soft_deadline=soft).run(
-            max_invocations=invocations
-        )
-    finally:
-        client.close()
 
 
 def served(event: Any, context: Any) -> str:
@@ -367,7 +343,7 @@ def test_a_huge_deadline_does_not_kill_the_soft_deadline_watcher(
 
     api.add_event(b"{}", "req-huge", {headers.DEADLINE_MS: "9999999999999999999"})
     api.add_event(b"{}", "req-slow", deadline_in_ms=400)
-    run_loop(api, handler, 2, SoftDeadline(200, logger))
+    run_loop(api, handler, 2, soft_deadline=SoftDeadline(200, logger))
     assert [m.split(" has ")[0] for m in kept.messages] == ["Soft deadline: request req-slow"]
 
 

@@ -16,18 +16,14 @@ import signal
 import subprocess
 import sys
 import tempfile
-from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 from fake_runtime_api import INIT_ERROR, FakeRuntimeAPI, Recorded, error_path, response_path
+from support import ROOT, WriteModule
 
 from runtime.config import Config
 from runtime.errors import ConfigError
-
-WriteModule = Callable[[str, str], Path]  # the write_module fixture (conftest.py)
-
-ROOT = Path(__file__).resolve().parent.parent
 
 # The actions of tests/fixtures/userfunc/app.py that these tests use, without its
 # third-party import, for the runtime run from source.

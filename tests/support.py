@@ -1,0 +1,308 @@
+"""Helpers shared by several test files, one section each: the repository's
+root, the runtime run as Lambda starts it (against the fake Runtime API or
+under the official emulator), the build pipeline, and handlers that record
+their calls. Fixtures live in conftest.py; what a fixture or a test calls
+lives here, imported by name (`from support import ROOT, run_runtime`)."""
+
+from __future__ import annotations
+
+import calendar
+import json
+import os
+import re
+import subprocess
+import sys
+import time
+from collections.abc import Callable, MutableMapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from fake_runtime_api import FakeRuntimeAPI, Recorded
+
+from build.rie import Emulator
+from runtime.client import RuntimeAPIClient
+from runtime.config import Config
+from runtime.deadline import SoftDeadline
+from runtime.handler import Handler
+from runtime.logs import RequestIdFilter
+from runtime.loop import InvokeLoop
+
+ROOT = Path(__file__).resolve().parent.parent
+
+# The write_module fixture (conftest.py): write_module("fn", source) -> the file's path.
+WriteModule = Callable[[str, str], Path]
+
+
+# --- the runtime as a process -------------------------------------------------
+
+
+def run_runtime(
+    cwd: Path,
+    *args: str,
+    api: FakeRuntimeAPI | None = None,
+    env: dict[str, str] | None = None,
+    module: str = "runtime",
+) -> subprocess.CompletedProcess[str]:
+    """``python -m <module> *args`` as Lambda starts a runtime, from ``cwd``
+    (where user modules are); without PYTHONUNBUFFERED, so unbuffered output is
+    the runtime's doing. ``module="awslambdaric"`` runs AWS's own runtime."""
+    environ = {"PATH": os.environ["PATH"], "PYTHONPATH": str(ROOT), **(env or {})}
+    if api is not None:
+        environ["AWS_LAMBDA_RUNTIME_API"] = api.address
+    done = subprocess.run(
+        [sys.executable, "-m", module, *args],
+        cwd=cwd,
+        env=environ,
+        capture_output=True,
+        timeout=30,
+        check=False,
+    )
+    # Decoded by hand: text mode would turn the \r inside a log event into \n.
+    return subprocess.CompletedProcess(
+        done.args, done.returncode, done.stdout.decode(), done.stderr.decode()
+    )
+
+
+@dataclass(frozen=True)
+class Served:
+    """What one runtime process wrote, and what the fake Runtime API received."""
+
+    stdout: str
+    stderr: str
+    requests: list[Recorded]
+
+    def posted(self, path: str) -> Recorded:
+        [request] = [r for r in self.requests if r.path == path]
+        return request
+
+
+def serve(
+    runtime: str,
+    cwd: Path,
+    handler: str,
+    events: list[tuple[str, str]],
+    env: dict[str, str] | None = None,
+    event_headers: dict[str, str] | None = None,
+    deadline_in_ms: int = 60_000,
+) -> Served:
+    """``python -m <runtime> <handler>`` on (request id, body) events until
+    they run out (then /next answers 500 and the process ends). Each event's
+    deadline is ``deadline_in_ms`` after /next serves it."""
+    with FakeRuntimeAPI() as api:
+        for request_id, body in events:
+            api.add_event(body, request_id, event_headers, deadline_in_ms)
+        done = run_runtime(cwd, handler, api=api, env=env, module=runtime)
+    stdout = done.stdout
+    if runtime == "awslambdaric":
+        # Its C++ client's own line when /next fails at the end (not always at
+        # a line's start: awslambdaric ends a logged traceback without a newline).
+        stdout = re.sub(r"\[ERROR\] \[\d+\] LAMBDA_RUNTIME [^\n]*\n", "", stdout)
+    return Served(stdout, done.stderr, api.requests)
+
+
+def both(
+    cwd: Path,
+    handler: str,
+    events: list[tuple[str, str]],
+    env: dict[str, str] | None = None,
+) -> tuple[Served, Served]:
+    """This runtime, then awslambdaric, on the same events: (ours, theirs)."""
+    ours = serve("runtime", cwd, handler, events, env)
+    theirs = serve("awslambdaric", cwd, handler, events, env)
+    return ours, theirs
+
+
+# --- the invoke loop in this process ------------------------------------------
+
+
+def run_loop(
+    api: FakeRuntimeAPI,
+    handler: Handler,
+    invocations: int = 1,
+    request_id_filter: RequestIdFilter | None = None,
+    *,
+    env: dict[str, str] | None = None,
+    environ: MutableMapping[str, str] | None = None,
+    soft_deadline: SoftDeadline | None = None,
+) -> None:
+    """The loop against ``api`` for ``invocations`` events: Config from ``env``
+    (default: only the handler's name), the trace id written to ``environ``
+    (default: a dict of its own, not os.environ)."""
+    config = Config.from_env(
+        {"_HANDLER": "app.handler", **(env or {}), "AWS_LAMBDA_RUNTIME_API": api.address}
+    )
+    client = RuntimeAPIClient(config.base_url)
+    try:
+        loop = InvokeLoop(
+            client,
+            handler,
+            config,
+            request_id_filter or RequestIdFilter(),
+            environ={} if environ is None else environ,
+            soft_deadline=soft_deadline,
+        )
+        loop.run(max_invocations=invocations)
+    finally:
+        client.close()
+
+
+# --- the runtime from source under the official emulator ----------------------
+
+
+def emulator(cwd: Path, handler: str, env: dict[str, str]) -> Emulator:
+    environ = {"PATH": os.environ["PATH"], "PYTHONPATH": str(ROOT), **env}
+    return Emulator(
+        [sys.executable, "-m", "runtime", handler], env=environ, cwd=cwd, log_path=cwd / "rie.log"
+    )
+
+
+def rie_log(rie: Emulator) -> str:
+    """The emulator's log with the runtime's output in it, its \r kept as written."""
+    return rie.log_path.read_bytes().decode(errors="replace")
+
+
+# --- the build pipeline -------------------------------------------------------
+
+
+def run_pipeline(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "build.pipeline", *args],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+
+
+def build(dist: Path, *extra: str) -> Path:
+    """``build`` then ``zip`` into ``dist``; fails the test with the pipeline's output."""
+    built = run_pipeline("build", "--dist", str(dist), *extra)
+    assert built.returncode == 0, built.stdout + built.stderr
+    zipped = run_pipeline("zip", "--dist", str(dist))
+    assert zipped.returncode == 0, zipped.stdout + zipped.stderr
+    return dist
+
+
+# --- handlers -----------------------------------------------------------------
+
+
+def echo(event: Any, context: Any) -> Any:
+    return event
+
+
+class Calls:
+    """A handler that records what it was called with, then answers."""
+
+    def __init__(self, answer: Any = None, raises: BaseException | None = None):
+        self.events: list[Any] = []
+        self.contexts: list[Any] = []
+        self.trace_ids: list[str | None] = []
+        self.answer = answer
+        self.raises = raises
+
+    def __call__(self, event: Any, context: Any) -> Any:
+        self.events.append(event)
+        self.contexts.append(context)
+        self.trace_ids.append(os.environ.get("_X_AMZN_TRACE_ID"))
+        if self.raises is not None:
+            raise self.raises
+        return self.answer
+
+
+# --- the logging app ------------------------------------------------------------
+# The user code the app fixture (conftest.py) writes for the log, X-Ray, soft
+# deadline and init-trace tests (test_logs, test_errors, test_deadline,
+# test_inittrace), and how those tests read what it logged.
+
+TEXT_STAMP = r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z"
+JSON_STAMP = r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ"
+# Distinctive, so that any piece of them in a log is found.
+CREDENTIALS = {
+    "AWS_ACCESS_KEY_ID": "ASIAQUOKKA7ZEBRA4242",
+    "AWS_SECRET_ACCESS_KEY": "wJalrXUtnFEMI/K7MDENG/okapiWALRUSsecret0000",
+    "AWS_SESSION_TOKEN": "IQoJb3JpZ2luX2VjEPangolinSessionTokenXYZZY",
+}
+
+APP = """\
+import logging
+import os
+import time
+
+from lambda_orders import check
+
+log = logging.getLogger("orders")
+PRINTED = 'printed as is: {"not": "a record"}\\tand a tab'
+
+
+def levels(event, context):
+    print(PRINTED)
+    log.debug("debug %s", event["n"])
+    log.info("info %s", event["n"], extra={"order_id": event["n"], "tags": ["a", "b"]})
+    log.warning("warning %s", event["n"])
+    log.error("error %s", event["n"])
+    log.critical("critical %s", event["n"])
+    return "ok"
+
+
+def logs_exception(event, context):
+    try:
+        divide(1, 0)
+    except ZeroDivisionError:
+        log.exception("caught it\\nover two lines")
+    return "ok"
+
+
+def divide(a, b):
+    return a / b
+
+
+def fail(event, context):
+    check(event["order"])
+
+
+def huge(event, context):
+    raise ValueError("x" * event["n"])
+
+
+def secretive(event, context):
+    names = ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN")
+    log.debug("has credentials: %s", all(os.environ.get(name) for name in names))
+    log.info("about to fail")
+    raise PermissionError("refused\\nby policy")
+
+
+def slow(event, context):
+    return sleeping_past_the_deadline(event["seconds"])
+
+
+def sleeping_past_the_deadline(seconds):
+    time.sleep(seconds)
+    return "slept"
+"""
+
+ORDERS = """\
+def check(order):
+    raise ValueError(f"cannot take order {order}\\nsecond line")
+"""
+PRINTED = 'printed as is: {"not": "a record"}\tand a tab'  # lambda_app's print
+
+
+def records(stdout: str) -> list[dict[str, Any]]:
+    """Every JSON log record on stdout, as a log query (Powertools, Logs
+    Insights) sees them: one per line, other lines skipped."""
+    return [json.loads(line) for line in stdout.split("\n") if line.startswith("{")]
+
+
+def assert_recent_utc(timestamp: str) -> None:
+    assert re.fullmatch(JSON_STAMP, timestamp), timestamp
+    at = calendar.timegm(time.strptime(timestamp, "%Y-%m-%dT%H:%M:%SZ"))
+    assert abs(at - time.time()) < 60
+
+
+def assert_no_credentials(*logs: str) -> None:
+    for log in logs:
+        for value in CREDENTIALS.values():
+            assert value not in log
+        for piece in ("QUOKKA", "WALRUS", "Pangolin"):
+            assert piece.lower() not in log.lower()
