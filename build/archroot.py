@@ -21,9 +21,15 @@ the same machine reuses it. Its stages, each printed with its time:
      scons, zlib1g-dev. About 6 minutes under emulation, ~500 MB.
   2. this machine's CA bundle, pip configuration and resolv.conf copied in, on
      every run: pip inside must reach the index exactly as pip outside does.
-  3. the tool's own venv, /opt/staticlambda/venv, from requirements/build.txt
+  3. pip 24.0 (pinned by hash) beside bookworm's pip 23.0.1 in the root's
+     /usr/share/python-wheels, which ensurepip prefers, so every venv made in the
+     root gets it: pip before 23.1 ignores its wheel cache under --require-hashes,
+     and staticx's sdist would be built again for every build environment.
+  4. the tool's own venv, /opt/staticlambda/venv, from requirements/build.txt
      with --require-hashes (the same pins as x86_64; staticx from its sdist,
-     checked by its pinned hash), remade when that file changes.
+     checked by its pinned hash), remade when that file changes. The function
+     build environments the pipeline makes in the root then take staticx's wheel
+     from pip's cache in the root (/root/.cache/pip).
 
 Mounts are made in a mount namespace of their own (unshare --mount), so they
 end with the build, however it ends. It all needs root (chroot, mount); every
@@ -40,6 +46,7 @@ import re
 import shutil
 import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
@@ -68,6 +75,9 @@ DEBIAN_ARCH = {"arm64": "arm64", "x86_64": "amd64"}
 BINFMT_NAME = {"arm64": "qemu-aarch64", "x86_64": "qemu-x86_64"}
 BINFMT = Path("/proc/sys/fs/binfmt_misc")
 TOOL_VENV = "/opt/staticlambda/venv"
+PIP_WHEEL = "pip-24.0-py3-none-any.whl"
+PIP_SHA256 = "ba0d021a166865d2265246961bec0152ff124de910c5cc39f1156ce3fa7c69dc"
+WHEELS = Path("usr/share/python-wheels")  # in the root: where Debian's ensurepip looks
 BUILD_PINS = ROOT / "requirements" / "build.txt"
 DONE = ".staticlambda"  # the root's own folder of stage stamps
 # What a process in the root sees of this machine's environment: the rest of it
@@ -211,9 +221,30 @@ def copy_host_config(root: Path) -> None:
             shutil.copyfile(source.resolve(), target)
 
 
+def sha256(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def newer_pip(root: Path) -> None:
+    wheel = root / WHEELS / PIP_WHEEL
+    if wheel.is_file() and sha256(wheel) == PIP_SHA256:
+        return
+    say(f"    {PIP_WHEEL} (by hash) for the root's venvs: pip's wheel cache under hashes")
+    with tempfile.TemporaryDirectory() as tmp:
+        pin = Path(tmp) / "pip.txt"
+        version = PIP_WHEEL.split("-")[1]
+        pin.write_text(f"pip=={version} --hash=sha256:{PIP_SHA256}\n")
+        download = ["download", "-q", "--no-deps", "--only-binary=:all:", "--require-hashes"]
+        run([sys.executable, "-m", "pip", *download, "-d", tmp, "-r", str(pin)], "pip download")
+        got = Path(tmp) / PIP_WHEEL
+        if not got.is_file() or sha256(got) != PIP_SHA256:
+            raise BuildError(f"{PIP_WHEEL} does not have its pinned sha256; refusing it")
+        shutil.copyfile(got, wheel)
+
+
 def tool_venv(arch: str, root: Path) -> None:
     stamp = root / DONE / "venv"
-    pins = hashlib.sha256(BUILD_PINS.read_bytes()).hexdigest()
+    pins = f"{sha256(BUILD_PINS)} {PIP_SHA256}"
     if stamp.is_file() and stamp.read_text() == pins:
         return
     say(f"    {TOOL_VENV}: requirements/build.txt by hash (staticx from its sdist: minutes)")
@@ -234,6 +265,7 @@ def ensure_root(arch: str, environ: Mapping[str, str]) -> Path:
         say(f"==> {arch} build root: {root} (made once, then reused)")
         debootstrap(arch, root)
     copy_host_config(root)
+    newer_pip(root)
     tool_venv(arch, root)
     say(f"    {arch} build root ready in {time.monotonic() - started:.1f} s")
     return root
