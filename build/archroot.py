@@ -21,15 +21,15 @@ the same machine reuses it. Its stages, each printed with its time:
      scons, zlib1g-dev. About 6 minutes under emulation, ~500 MB.
   2. this machine's CA bundle, pip configuration and resolv.conf copied in, on
      every run: pip inside must reach the index exactly as pip outside does.
-  3. pip 24.0 (pinned by hash) beside bookworm's pip 23.0.1 in the root's
-     /usr/share/python-wheels, which ensurepip prefers, so every venv made in the
-     root gets it: pip before 23.1 ignores its wheel cache under --require-hashes,
-     and staticx's sdist would be built again for every build environment.
-  4. the tool's own venv, /opt/staticlambda/venv, from requirements/build.txt
-     with --require-hashes (the same pins as x86_64; staticx from its sdist,
-     checked by its pinned hash), remade when that file changes. The function
-     build environments the pipeline makes in the root then take staticx's wheel
-     from pip's cache in the root (/root/.cache/pip).
+The pipeline itself runs in the root with the Python of the build environment
+it would make for a function without requirements (build/buildenv.py: the
+build pins, by hash, in the repository's .cache/arm64/envs/), so that
+environment is made once and serves both. It is made from requirements/build.txt
+with --require-hashes, the same pins as on x86_64; staticx comes from its sdist,
+checked by its pinned hash, built in about 2.5 minutes under qemu. pip cannot
+reuse that wheel for another environment (staticx tags it manylinux1_aarch64,
+a tag no aarch64 pip accepts), so a function with requirements, whose
+environment is its own, builds staticx once more, once.
 
 Mounts are made in a mount namespace of their own (unshare --mount), so they
 end with the build, however it ends. It all needs root (chroot, mount); every
@@ -46,7 +46,6 @@ import re
 import shutil
 import subprocess
 import sys
-import tempfile
 import time
 from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
@@ -60,6 +59,7 @@ PACKAGES = (
     "python3",
     "python3-venv",
     "python3-pip",
+    "libpython3.11",  # PyInstaller bundles the shared libpython; python3 alone lacks it
     "binutils",
     "file",
     "ca-certificates",
@@ -74,11 +74,6 @@ DEFAULT_MIRROR = "http://deb.debian.org/debian"
 DEBIAN_ARCH = {"arm64": "arm64", "x86_64": "amd64"}
 BINFMT_NAME = {"arm64": "qemu-aarch64", "x86_64": "qemu-x86_64"}
 BINFMT = Path("/proc/sys/fs/binfmt_misc")
-TOOL_VENV = "/opt/staticlambda/venv"
-PIP_WHEEL = "pip-24.0-py3-none-any.whl"
-PIP_SHA256 = "ba0d021a166865d2265246961bec0152ff124de910c5cc39f1156ce3fa7c69dc"
-WHEELS = Path("usr/share/python-wheels")  # in the root: where Debian's ensurepip looks
-BUILD_PINS = ROOT / "requirements" / "build.txt"
 DONE = ".staticlambda"  # the root's own folder of stage stamps
 # What a process in the root sees of this machine's environment: the rest of it
 # (VIRTUAL_ENV, PATH of .venv, ...) names things that are not in the root.
@@ -221,39 +216,6 @@ def copy_host_config(root: Path) -> None:
             shutil.copyfile(source.resolve(), target)
 
 
-def sha256(path: Path) -> str:
-    return hashlib.sha256(path.read_bytes()).hexdigest()
-
-
-def newer_pip(root: Path) -> None:
-    wheel = root / WHEELS / PIP_WHEEL
-    if wheel.is_file() and sha256(wheel) == PIP_SHA256:
-        return
-    say(f"    {PIP_WHEEL} (by hash) for the root's venvs: pip's wheel cache under hashes")
-    with tempfile.TemporaryDirectory() as tmp:
-        pin = Path(tmp) / "pip.txt"
-        version = PIP_WHEEL.split("-")[1]
-        pin.write_text(f"pip=={version} --hash=sha256:{PIP_SHA256}\n")
-        download = ["download", "-q", "--no-deps", "--only-binary=:all:", "--require-hashes"]
-        run([sys.executable, "-m", "pip", *download, "-d", tmp, "-r", str(pin)], "pip download")
-        got = Path(tmp) / PIP_WHEEL
-        if not got.is_file() or sha256(got) != PIP_SHA256:
-            raise BuildError(f"{PIP_WHEEL} does not have its pinned sha256; refusing it")
-        shutil.copyfile(got, wheel)
-
-
-def tool_venv(arch: str, root: Path) -> None:
-    stamp = root / DONE / "venv"
-    pins = f"{sha256(BUILD_PINS)} {PIP_SHA256}"
-    if stamp.is_file() and stamp.read_text() == pins:
-        return
-    say(f"    {TOOL_VENV}: requirements/build.txt by hash (staticx from its sdist: minutes)")
-    enter(arch, root, [ROOT], ["/usr/bin/python3", "-m", "venv", "--clear", TOOL_VENV])
-    pip = [f"{TOOL_VENV}/bin/python", "-m", "pip", "install", "-q", "--require-hashes"]
-    enter(arch, root, [ROOT], [*pip, "-r", str(BUILD_PINS)])
-    stamp.write_text(pins)
-
-
 def ensure_root(arch: str, environ: Mapping[str, str]) -> Path:
     """The build root of ``arch``, made or brought up to date, each stage printed."""
     check_prerequisites(arch)
@@ -265,16 +227,25 @@ def ensure_root(arch: str, environ: Mapping[str, str]) -> Path:
         say(f"==> {arch} build root: {root} (made once, then reused)")
         debootstrap(arch, root)
     copy_host_config(root)
-    newer_pip(root)
-    tool_venv(arch, root)
     say(f"    {arch} build root ready in {time.monotonic() - started:.1f} s")
     return root
 
 
-def root_env(environ: Mapping[str, str]) -> dict[str, str]:
-    env = {k: v for k, v in environ.items() if PASSED_ENV.match(k)}
+def root_env(environ: Mapping[str, str], root: Path) -> dict[str, str]:
+    """This machine's pip settings, less the local folders the root does not have."""
+    env = {}
+    for name, value in environ.items():
+        if PASSED_ENV.match(name):
+            kept = [w for w in value.split() if not local_path_missing(w, root)]
+            if kept:
+                env[name] = " ".join(kept)
     env.update(PATH=ROOT_PATH, HOME="/root", PYTHONHASHSEED=environ.get("PYTHONHASHSEED", "0"))
     return env
+
+
+def local_path_missing(word: str, root: Path) -> bool:
+    path = word.removeprefix("file://")
+    return path.startswith("/") and not (root / path.lstrip("/")).exists()
 
 
 def enter(arch: str, root: Path, binds: Iterable[Path], command: Sequence[str]) -> None:
@@ -285,7 +256,7 @@ def enter(arch: str, root: Path, binds: Iterable[Path], command: Sequence[str]) 
     for path in binds:
         entry += ["--bind", str(path)]
     done = subprocess.run(
-        [*unshare, *entry, "--", *command], cwd=ROOT, env=root_env(os.environ), check=False
+        [*unshare, *entry, "--", *command], cwd=ROOT, env=root_env(os.environ, root), check=False
     )
     if done.returncode != 0:
         raise BuildError(f"the {arch} build root's {Path(command[0]).name} failed (output above)")
@@ -301,30 +272,42 @@ def bind_folders(paths: Iterable[Path]) -> list[Path]:
     return folders
 
 
+# In the root: make (or reuse) the build-pins-only environment, then run the
+# pipeline with its Python; the arguments stay data ("$@"). pip's output goes to
+# stderr, so that stdout carries only the environment's path.
+FIND_ENV = (
+    "import os; from build.buildenv import build_env, describe; out = os.dup(1); "
+    "os.dup2(2, 1); print('==> build pins env, the pipeline runs in it (first time: minutes)', "
+    "flush=True); env = build_env(None); print('    ' + describe(env, None), flush=True); "
+    "os.write(out, str(env.python).encode())"
+)
+IN_ROOT = (
+    f'python=$(/usr/bin/python3 -c "{FIND_ENV}") || exit 1; '
+    'exec "$python" -m build.pipeline build "$@"'
+)
+
+
 def build_in_root(arch: str, pipeline_args: Sequence[str], paths: Iterable[Path]) -> None:
     """`python -m build.pipeline build ARGS` in the root of ``arch``."""
     root = ensure_root(arch, os.environ)
     say(f"==> {arch}: the pipeline runs in {root}, under qemu (slower than native)")
-    enter(
-        arch,
-        root,
-        bind_folders(paths),
-        [f"{TOOL_VENV}/bin/python", "-m", "build.pipeline", "build", *pipeline_args],
-    )
+    enter(arch, root, bind_folders(paths), ["/bin/sh", "-c", IN_ROOT, "sh", *pipeline_args])
 
 
 def inside(root: Path, cwd: str, binds: list[str], command: list[str]) -> int:
     """In the private mount namespace: mount, chroot, exec."""
     mounts = [
+        # The root its own mount point: else unshare(1) in it (the init check's
+        # empty root) cannot make "/" private, and fails with EINVAL.
+        ["mount", "--rbind", str(root), str(root)],
         ["mount", "-t", "proc", "proc", str(root / "proc")],
         ["mount", "--rbind", "/dev", str(root / "dev")],
         ["mount", "-t", "tmpfs", "tmpfs", str(root / "tmp")],
     ]
     for path in binds:
-        target = root / Path(path).relative_to("/")
-        target.mkdir(parents=True, exist_ok=True)
-        mounts.append(["mount", "--rbind", path, str(target)])
+        mounts.append(["mount", "--rbind", path, str(root / Path(path).relative_to("/"))])
     for mount in mounts:
+        Path(mount[-1]).mkdir(parents=True, exist_ok=True)  # after the mounts before it
         done = subprocess.run(mount, capture_output=True, text=True, check=False)
         if done.returncode != 0:
             print(f"build: {' '.join(mount)}: {done.stderr.strip()}", file=sys.stderr)
