@@ -205,7 +205,7 @@ clean:
 	cd -- "$$SL_DIST" 2>/dev/null && rm -f -- bootstrap bootstrap.handler bootstrap.inputs.json \
 	  function.zip function.zip.sha256 \
 	  bootstrap.cdx.json image.oci.tar image.oci.tar.sha256 || true
-	rm -rf .cache/build
+	rm -rf .cache/build .cache/arm64/build
 
 # AWS Lambda (build/deploy.py, build/remote_invoke.py). Only the variables given are
 # passed on, so the CLI's own defaults and its one-line errors (FUNCTION missing) apply.
@@ -227,4 +227,5 @@ remote-invoke: $(STAMP)
 # bench.py builds $(DIST)/bootstrap and its zip first, to time the build.
 # BENCH_ARGS is split into words on purpose (no globbing: set -f), never evaluated.
 bench: $(STAMP)
-	set -f; $(PY) -m build.bench --build --real "--bootstrap=$$SL_DIST/bootstrap" $$SL_BENCH_ARGS
+	set -f; $(PY) -m build.bench --build --real "--bootstrap=$$SL_DIST/bootstrap" \
+	  $(call opt,ARCH,--arch) $$SL_BENCH_ARGS
