@@ -229,6 +229,18 @@ def test_the_record_and_the_zip_carry_the_architecture(arm64_echo: Path) -> None
 
 
 @needs_root
+def test_the_arm64_build_keeps_its_cache_apart(arm64_echo: Path) -> None:
+    # The root mounts this repository: its aarch64 loader (same patch, same sdist,
+    # same key) once landed in .cache/loader, and every later x86_64 build broke.
+    from build.paths import CACHE
+
+    loaders = list((CACHE / "loader").glob("*/bootloader"))
+    arm_loaders = list((ROOT / ".cache" / "arm64" / "loader").glob("*/bootloader"))
+    assert arm_loaders and {elf.architecture(p) for p in arm_loaders} == {"arm64"}
+    assert {elf.architecture(p) for p in loaders} <= {elf.host_architecture()}
+
+
+@needs_root
 def test_make_invoke_answers_under_the_arm64_emulator(arm64_echo: Path) -> None:
     done = make("invoke", f"DIST={arm64_echo}", 'EVENT={"text": "Hello arm64"}', timeout=300)
     assert done.returncode == 0, done.stdout + done.stderr
