@@ -331,9 +331,9 @@ def zip_bootstrap(dist: Path, given: dict[str, object] | None = None) -> Path:
         print("zip: building first: files of the last build's inputs changed")
     else:
         print(
-            f"zip: {dist / 'bootstrap'} as built ({record.get('architecture', '?')},"
-            f" HANDLER={wanted.handler}"
-            f" SRC={wanted.src or '-'} REQUIREMENTS={wanted.requirements or '-'})"
+            f"zip: {dist / 'bootstrap'} as built (HANDLER={wanted.handler}"
+            f" SRC={wanted.src or '-'} REQUIREMENTS={wanted.requirements or '-'}"
+            f" ARCH={record.get('architecture', '?')})"
         )
         return write_function_zip(dist)
     if record is not None and given is not None and base != Inputs():

@@ -180,7 +180,8 @@ def arm64_echo(tmp_path_factory: pytest.TempPathFactory) -> Path:
     zipped = make("zip", f"DIST={dist}")
     assert zipped.returncode == 0, zipped.stdout + zipped.stderr
     # zip reads the architecture from the record: no ARCH given, and nothing rebuilt.
-    assert f"zip: {dist / 'bootstrap'} as built (arm64," in zipped.stdout
+    assert f"zip: {dist / 'bootstrap'} as built (HANDLER=" in zipped.stdout
+    assert "ARCH=arm64)" in zipped.stdout and "==> freeze" not in zipped.stdout
     return dist
 
 
