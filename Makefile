@@ -55,6 +55,8 @@ help:
 	@echo '    INIT_CHECK=0           do not start the binary once at build (init code needs network)'
 	@echo '    BUILDER=docker|native [AMAZON_LINUX=2023|2017.03]   where to build (default: docker'
 	@echo '                           if an engine answers)'
+	@echo '    ARCH=x86_64|arm64      the architecture (default: uname -m); arm64 on x86_64'
+	@echo '                           builds in a cached arm64 Debian root under qemu (as root)'
 	@echo 'make image               dist/image.oci.tar: an OCI image of dist/bootstrap alone'
 	@echo 'make sam-build           what staticlambda.mk runs for `sam build` (README: Deploy with SAM)'
 	@echo 'make invoke [EVENT=json | EVENT_FILE=path]   run dist/bootstrap once under the official'
@@ -92,7 +94,7 @@ venv: $(STAMP)
 # What `make build` and `make zip` pass to the pipeline: for build every input (its
 # defaults are the pipeline's), for zip only those given (the rest are the last build's).
 INPUT_OPTS = $(call opt,ONLY_BINARY,--only-binary) $(call opt,EXCLUDE,--exclude) \
-  $(call opt,ADD_DATA,--add-data) $(call opt,INIT_CHECK,--init-check)
+  $(call opt,ADD_DATA,--add-data) $(call opt,INIT_CHECK,--init-check) $(call opt,ARCH,--arch)
 ZIP_OPTS = $(call opt,HANDLER,--handler) $(call opt,SRC,--src) \
   $(call opt,REQUIREMENTS,--requirements) $(INPUT_OPTS)
 
@@ -135,8 +137,9 @@ ifeq ($(builder),docker)
 BASE_IMAGE_2023    := amazonlinux:2023
 BASE_IMAGE_2017.03 := amazonlinux:2017.03.1.20170812
 BASE_IMAGE ?= $(BASE_IMAGE_$(AMAZON_LINUX))
-# Lambda's default architecture; on an arm64 laptop the engine emulates it.
-PLATFORM   ?= linux/amd64
+# ARCH=arm64 builds in an arm64 container (buildx and qemu, or an arm64 engine); otherwise
+# Lambda's default architecture, which an engine on an arm64 laptop emulates.
+PLATFORM   ?= $(if $(filter arm64 aarch64,$(value ARCH)),linux/arm64,linux/amd64)
 IMAGE      := staticlambda-builder:al$(AMAZON_LINUX)
 DOCKER_CACHE := .cache/docker-al$(AMAZON_LINUX)
 in_repo   = $(filter $(CURDIR) $(CURDIR)/%,$(abspath $1))
@@ -216,7 +219,7 @@ clean:
 	cd -- "$$SL_DIST" 2>/dev/null && rm -f -- bootstrap bootstrap.handler bootstrap.inputs.json \
 	  function.zip function.zip.sha256 \
 	  bootstrap.cdx.json image.oci.tar image.oci.tar.sha256 || true
-	rm -rf .cache/build
+	rm -rf .cache/build .cache/arm64/build
 
 # AWS Lambda (build/deploy.py, build/remote_invoke.py). Only the variables given are
 # passed on, so the CLI's own defaults and its one-line errors (FUNCTION missing) apply.
@@ -258,4 +261,5 @@ remote-invoke: $(STAMP)
 # bench.py builds $(DIST)/bootstrap and its zip first, to time the build.
 # BENCH_ARGS is split into words on purpose (no globbing: set -f), never evaluated.
 bench: $(STAMP)
-	set -f; $(PY) -m build.bench --build --real "--bootstrap=$$SL_DIST/bootstrap" $$SL_BENCH_ARGS
+	set -f; $(PY) -m build.bench --build --real "--bootstrap=$$SL_DIST/bootstrap" \
+	  $(call opt,ARCH,--arch) $$SL_BENCH_ARGS

@@ -54,6 +54,7 @@ from pathlib import Path
 from typing import Any
 
 from build import freeze as freeze_stage
+from build.elf import ARCH_ALIASES, host_architecture
 from build.freeze import ROOT, BuildError, FreezeInputs, handler_module
 from build.package import write_zip
 from build.rie import INVOKE_PATH, SAM_CLI_VERSION, Emulator, EmulatorError
@@ -1159,7 +1160,16 @@ def main(argv: list[str] | None = None) -> int:
         metavar="N",
         help="then the Managed Instances row, N workers (build/bench_concurrency.py; 0: none)",
     )
+    parser.add_argument("--arch", help="x86_64 or arm64: must be this machine's (make: ARCH=)")
     args = parser.parse_args(argv)
+    if args.arch and ARCH_ALIASES.get(args.arch.lower(), args.arch) != host_architecture():
+        # Under qemu an arm64 bootstrap runs several times slower than on Graviton:
+        # its numbers beside a native awslambdaric would say nothing about either.
+        parser.exit(
+            1,
+            f"bench: ARCH={args.arch} on this {host_architecture()} machine would time qemu, "
+            f"not the function: run `make bench` on an {args.arch} machine\n",
+        )
     if args.cold < 1 or args.warm < 0 or args.breakdown < 0 or args.limited < 0:
         parser.error("--cold must be at least 1, --warm, --breakdown and --limited at least 0")
     bootstrap = Path(args.bootstrap).resolve()

@@ -8,7 +8,7 @@ full. build/patches/staticx-0.14.2-streaming-loader.patch fixes the three
 0.36 MB with this one; README, "What the binary brings with it"). It is applied
 to staticx's sdist, pinned here by version and sha256, and built with Debian's
 musl-gcc and scons (~2 s), as staticx's own release builds are; the result is
-cached in .cache/loader/ by the patch's and the sdist's hashes.
+cached in .cache/loader/ (.cache/arm64/loader/ for arm64) by the patch's and the sdist's hashes.
 
 Without musl-gcc or scons, and without root to install them, or without the
 sdist (offline), the build goes on with staticx's stock loader and says so in
@@ -28,12 +28,15 @@ import tempfile
 from pathlib import Path
 
 from build.freeze import ROOT, BuildError
+from build.paths import CACHE as BUILD_CACHE
 
 STATICX_VERSION = "0.14.2"  # the same as requirements/build.in pins
 STATICX_SDIST = f"staticx-{STATICX_VERSION}.tar.gz"
 STATICX_SDIST_SHA256 = "bf7d5d35d5777a72b2d4c408eb25f9c61049b28b94a388a012122dba00fffa93"
 PATCH = ROOT / "build" / "patches" / f"staticx-{STATICX_VERSION}-streaming-loader.patch"
-CACHE = ROOT / ".cache" / "loader"
+# The build cache of this machine's architecture (build/paths.py): an arm64 build
+# root compiles an aarch64 loader from the same patch and sdist, so same key.
+CACHE = BUILD_CACHE / "loader"
 # What the build needs, and the Debian packages that carry it.
 TOOLS = {"musl-gcc": "musl-tools", "scons": "scons", "patch": "patch"}
 STOCK_VARIABLE = "STATICLAMBDA_STOCK_LOADER"

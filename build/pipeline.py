@@ -8,6 +8,10 @@ no bootstrap is there, when an input given differs from the one recorded
 beside the binary (dist/bootstrap.inputs.json), or when a recorded input's
 content changed; inputs not given are taken from the record, so
 `make zip` after `make build ... REQUIREMENTS=f` never drops the requirements.
+
+`--arch` (make: ARCH=x86_64|arm64, default this machine's) is an input like the
+others, recorded with the build: on an x86_64 machine an arm64 build runs this
+same pipeline inside an arm64 Debian root under qemu (build/archroot.py).
 """
 
 from __future__ import annotations
@@ -24,7 +28,9 @@ from contextlib import contextmanager
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
+from build import archroot
 from build.buildenv import BUILD_PINS, build_env, describe
+from build.elf import ElfError, host_architecture, lambda_architecture
 from build.errors import BuildError
 from build.freeze import FreezeInputs, freeze, handler_module
 from build.initcheck import DEFAULT_TIMEOUT, verify_init
@@ -78,6 +84,7 @@ class Inputs:
     excludes: tuple[str, ...] = ()
     add_data: tuple[str, ...] = ()
     init_check: bool = True
+    arch: str = ""  # Lambda's name; "" (only in old records): this machine's
 
     @property
     def src_path(self) -> Path | None:
@@ -171,12 +178,18 @@ def build(
     add_data: Sequence[str] = (),
     init_check: bool = True,
     init_timeout: float = DEFAULT_TIMEOUT,
+    arch: str = "",
 ) -> Path:
     handler_module(handler)  # a malformed name fails before any slow stage
     if src is not None and not src.is_dir():
         raise BuildError(f"SRC={src} is not a directory")
     if requirements is not None and not requirements.is_file():
         raise BuildError(f"REQUIREMENTS={requirements} does not exist")
+    arch = arch or host_architecture()
+    if arch != host_architecture():
+        return build_elsewhere(
+            arch, handler, src, requirements, dist, only_binary, excludes, add_data, init_check
+        )
     inputs = Inputs(
         handler,
         str(src or ""),
@@ -185,6 +198,7 @@ def build(
         tuple(excludes),
         tuple(add_data),
         init_check,
+        arch,
     )
     data = []
     if src is not None:
@@ -220,7 +234,7 @@ def build(
     with stage("make static (staticx)"):
         make_static(program, bootstrap)
     with stage("verify"):
-        for line in verify_static(bootstrap):
+        for line in verify_static(bootstrap, arch):
             print(f"    {line}")
     if init_check:
         with stage("init check"):
@@ -232,14 +246,48 @@ def build(
     # The handler the binary runs, for `make deploy` to tell Lambda.
     (dist / "bootstrap.handler").write_text(handler + "\n")
     record = {
+        "architecture": arch,  # what `make zip` and `make deploy` read back
         "inputs": asdict(inputs),
         "fingerprint": fingerprint(inputs),
         "bootstrap_sha256": sha256_file(bootstrap),
     }
     (dist / RECORD).write_text(json.dumps(record, indent=1) + "\n")
     size = bootstrap.stat().st_size
-    print(f"{bootstrap}: {size / 1e6:.1f} MB, static, handler {handler}")
+    print(f"{bootstrap}: {size / 1e6:.1f} MB, static, {arch}, handler {handler}")
     write_sbom(bootstrap, env.python, packages)  # dist/bootstrap.cdx.json, named in this summary
+    return bootstrap
+
+
+def build_elsewhere(
+    arch: str,
+    handler: str,
+    src: Path | None,
+    requirements: Path | None,
+    dist: Path,
+    only_binary: bool,
+    excludes: Sequence[str],
+    add_data: Sequence[str],
+    init_check: bool,
+) -> Path:
+    """This build, run by the pipeline of an ``arch`` build root (build/archroot.py)."""
+    args = [
+        f"--handler={handler}",
+        f"--src={src or ''}",
+        f"--requirements={requirements or ''}",
+        f"--only-binary={int(only_binary)}",
+        f"--exclude={' '.join(excludes)}",
+        f"--add-data={' '.join(add_data)}",
+        f"--init-check={int(init_check)}",
+        f"--dist={dist}",
+        f"--arch={arch}",
+    ]
+    dist.mkdir(parents=True, exist_ok=True)
+    seen = [dist, *([src] if src else []), *([requirements] if requirements else [])]
+    seen += [Path(a.partition(":")[0]).resolve() for a in add_data]
+    archroot.build_in_root(arch, args, seen)
+    bootstrap = dist / "bootstrap"
+    if read_record(dist) is None:
+        raise BuildError(f"the {arch} build root left no recorded {bootstrap}")
     return bootstrap
 
 
@@ -284,7 +332,8 @@ def zip_bootstrap(dist: Path, given: dict[str, object] | None = None) -> Path:
     else:
         print(
             f"zip: {dist / 'bootstrap'} as built (HANDLER={wanted.handler}"
-            f" SRC={wanted.src or '-'} REQUIREMENTS={wanted.requirements or '-'})"
+            f" SRC={wanted.src or '-'} REQUIREMENTS={wanted.requirements or '-'}"
+            f" ARCH={record.get('architecture', '?')})"
         )
         return write_function_zip(dist)
     if record is not None and given is not None and base != Inputs():
@@ -301,6 +350,7 @@ def zip_bootstrap(dist: Path, given: dict[str, object] | None = None) -> Path:
         excludes=wanted.excludes,
         add_data=wanted.add_data,
         init_check=wanted.init_check,
+        arch=wanted.arch,
     )
     return write_function_zip(dist)
 
@@ -334,6 +384,7 @@ def add_input_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--exclude", help="patterns of SRC files not to bundle")
     parser.add_argument("--add-data", help="path[:dest] ... more files to bundle")
     parser.add_argument("--init-check", help="0: do not start the binary once at build")
+    parser.add_argument("--arch", help="x86_64 or arm64 (default: this machine's)")
     parser.add_argument("--dist", default="dist")
 
 
@@ -356,6 +407,8 @@ def given_inputs(args: argparse.Namespace) -> dict[str, object]:
         )
     if args.init_check is not None:
         given["init_check"] = args.init_check.strip() != "0"
+    if args.arch is not None and args.arch.strip():
+        given["arch"] = lambda_architecture(args.arch.strip())
     return given
 
 
@@ -370,8 +423,8 @@ def main(argv: list[str] | None = None) -> int:
     add_input_options(sub.add_parser("zip", help="DIST/function.zip of what was built"))
     args = parser.parse_args(argv)
     dist = Path(args.dist).resolve()
-    given = given_inputs(args)
     try:
+        given = given_inputs(args)
         if args.command == "build":
             wanted = replace(Inputs(), **given)  # type: ignore[arg-type]
             build(
@@ -383,10 +436,11 @@ def main(argv: list[str] | None = None) -> int:
                 excludes=wanted.excludes,
                 add_data=wanted.add_data,
                 init_check=wanted.init_check,
+                arch=wanted.arch,
             )
         else:
             zip_bootstrap(dist, given)
-    except BuildError as e:
+    except (BuildError, ElfError) as e:
         print(f"build: {e}", file=sys.stderr)
         return 1
     return 0

@@ -1,9 +1,11 @@
 """The official AWS Lambda Runtime Interface Emulator (RIE), pinned.
 
-Its x86_64 binary ships inside the `aws-sam-cli` wheel on PyPI. The wheel is
+Its x86_64 and arm64 binaries ship inside the `aws-sam-cli` wheel on PyPI. The wheel is
 fetched once with `pip download --no-deps` at a pinned version, its sha256 is
-checked, and the binary is extracted into `.cache/rie/` (ignored by git); the
-binary's own sha256 is checked too, so a cached copy cannot drift.
+checked, and the binary of the bootstrap's architecture is extracted into
+`.cache/rie/` (ignored by git); the binary's own sha256 is checked too, so a
+cached copy cannot drift. On an x86_64 machine the arm64 emulator (and the arm64
+bootstrap it starts) run through qemu-user-static's binfmt_misc entry.
 
     Emulator(bootstrap, args).start() ... .invoke(event) ... .stop()
 """
@@ -24,11 +26,16 @@ import zipfile
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
+from build import elf
+
 SAM_CLI_VERSION = "1.170.0"
 WHEEL = f"aws_sam_cli-{SAM_CLI_VERSION}-py3-none-any.whl"
 WHEEL_SHA256 = "24ebaf5ecba38dc1758089968cb89ab61e124b84e92a344fc7a2771a47f4d0bf"
-MEMBER = "samcli/local/rapid/aws-lambda-rie-x86_64"
-BINARY_SHA256 = "6b1e686e62ab2baf5759c412c4864276ef2a88b094fca53ec070637ccba9b9a5"
+# Lambda's architecture name -> the emulator binary's sha256 (its name ends with the architecture).
+BINARY_SHA256 = {
+    "x86_64": "6b1e686e62ab2baf5759c412c4864276ef2a88b094fca53ec070637ccba9b9a5",
+    "arm64": "ec2e5d09633d853834c008b1ef264bf834b258a94d551d2b2074966494b39a21",
+}
 
 ROOT = Path(__file__).resolve().parent.parent
 CACHE = Path(os.environ.get("STATICLAMBDA_CACHE", ROOT / ".cache")) / "rie"
@@ -47,10 +54,13 @@ def sha256_file(path: Path) -> str:
     return digest.hexdigest()
 
 
-def emulator_path() -> Path:
-    """The verified emulator binary, fetched on first use."""
-    binary = CACHE / "aws-lambda-rie-x86_64"
-    if binary.exists() and sha256_file(binary) == BINARY_SHA256:
+def emulator_path(architecture: str = "x86_64") -> Path:
+    """The verified emulator binary for this architecture, fetched on first use."""
+    if architecture not in BINARY_SHA256:
+        raise EmulatorError(f"no emulator for architecture {architecture!r}")
+    member = f"samcli/local/rapid/aws-lambda-rie-{architecture}"
+    binary = CACHE / f"aws-lambda-rie-{architecture}"
+    if binary.exists() and sha256_file(binary) == BINARY_SHA256[architecture]:
         return binary
     CACHE.mkdir(parents=True, exist_ok=True)
     wheel = CACHE / WHEEL
@@ -79,11 +89,11 @@ def emulator_path() -> Path:
             wheel.unlink()
             raise EmulatorError(f"{WHEEL} does not match its pinned sha256; refusing it")
     with zipfile.ZipFile(wheel) as z, tempfile.NamedTemporaryFile(dir=CACHE, delete=False) as out:
-        out.write(z.read(MEMBER))
+        out.write(z.read(member))
     tmp = Path(out.name)
-    if sha256_file(tmp) != BINARY_SHA256:
+    if sha256_file(tmp) != BINARY_SHA256[architecture]:
         tmp.unlink()
-        raise EmulatorError(f"{MEMBER} in {WHEEL} does not match its pinned sha256")
+        raise EmulatorError(f"{member} in {WHEEL} does not match its pinned sha256")
     tmp.chmod(0o755)
     tmp.replace(binary)
     return binary
@@ -108,7 +118,9 @@ class Emulator:
         emulator: str | None = None,
     ):
         """``launcher`` goes before the emulator (``chroot --userspec=... root``),
-        and ``emulator`` names its binary as the launcher sees it."""
+        and ``emulator`` names its binary as the launcher sees it. Without one,
+        the emulator is the one of the command's architecture (an arm64 bootstrap
+        gets the arm64 emulator), this machine's when the command is no ELF file."""
         self.command = list(command)
         self.launcher = list(launcher)
         self.emulator = emulator
@@ -118,6 +130,10 @@ class Emulator:
         self.api_port = free_port()
         self.log_path = log_path or Path(tempfile.mkstemp(prefix="rie-", suffix=".log")[1])
         self.process: subprocess.Popen[bytes] | None = None
+
+    def architecture(self) -> str:
+        command = Path(self.cwd or ".", self.command[0]) if self.command else Path()
+        return elf.architecture(command) or elf.host_architecture()
 
     @property
     def url(self) -> str:
@@ -143,7 +159,7 @@ class Emulator:
             self.process = subprocess.Popen(
                 [
                     *self.launcher,
-                    self.emulator or str(emulator_path()),
+                    self.emulator or str(emulator_path(self.architecture())),
                     "--runtime-interface-emulator-address",
                     f"127.0.0.1:{self.port}",
                     "--runtime-api-address",

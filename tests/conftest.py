@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import importlib
 import os
-import shutil
-import subprocess
 import sys
 import textwrap
 from collections.abc import Iterator
@@ -13,7 +11,7 @@ from pathlib import Path
 
 import pytest
 from fake_runtime_api import FakeRuntimeAPI
-from support import APP, ORDERS, WriteModule, build
+from support import APP, ORDERS, WriteModule, build, debian_tool
 
 # --- environment --------------------------------------------------------------
 # Every test starts without what Lambda (or a developer's shell) puts in the
@@ -98,33 +96,7 @@ def write_module(tmp_path: Path) -> Iterator[WriteModule]:
 
 
 # --- Debian tools -------------------------------------------------------------------
-# A tool a test needs from Debian is installed by the test set-up, once, where it can be
-# (as root: CI runs as root on a fresh machine); elsewhere the test skips and says why.
-
-
-def debian_tool(command: str, package: str) -> str:
-    """The path of ``command``, installing ``package`` with apt-get when it is missing;
-    pytest.skip with the reason when that cannot be done."""
-    found = shutil.which(command)
-    if found:
-        return found
-    if os.geteuid() != 0:
-        pytest.skip(f"no {command}, and not root to install it: apt-get install {package}")
-    env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
-    install = ["apt-get", "install", "-y", "-q", "--no-install-recommends", package]
-    # A fresh machine may have no package lists yet: update once, then try again.
-    for attempt in (install, ["apt-get", "update", "-q"], install):
-        try:
-            ran = subprocess.run(
-                attempt, env=env, capture_output=True, text=True, timeout=600, check=False
-            )
-        except (OSError, subprocess.TimeoutExpired) as e:
-            pytest.skip(f"no {command}: `{' '.join(attempt)}` could not run: {e}")
-        if ran.returncode == 0 and attempt is install and shutil.which(command):
-            print(f"installed {package} for the tests (apt-get)", file=sys.stderr)
-            return str(shutil.which(command))
-    last = (ran.stderr or ran.stdout).strip().splitlines()[-1:] or ["no output"]
-    pytest.skip(f"no {command}: apt-get install {package} failed: {last[0]}")
+# Installed by the test set-up where it can be (support.debian_tool says how).
 
 
 @pytest.fixture(scope="session")

@@ -10,6 +10,7 @@ import calendar
 import json
 import os
 import re
+import shutil
 import subprocess
 import sys
 import time
@@ -18,6 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import pytest
 from fake_runtime_api import FakeRuntimeAPI, Recorded
 
 from build.rie import Emulator
@@ -306,3 +308,33 @@ def assert_no_credentials(*logs: str) -> None:
             assert value not in log
         for piece in ("QUOKKA", "WALRUS", "Pangolin"):
             assert piece.lower() not in log.lower()
+
+
+# --- Debian tools ---------------------------------------------------------------------
+# A tool a test needs from Debian is installed by the test set-up, once, where it can be
+# (as root: CI runs as root on a fresh machine); elsewhere the test skips and says why.
+
+
+def debian_tool(command: str, package: str) -> str:
+    """The path of ``command``, installing ``package`` with apt-get when it is missing;
+    pytest.skip with the reason when that cannot be done."""
+    found = shutil.which(command)
+    if found:
+        return found
+    if os.geteuid() != 0:
+        pytest.skip(f"no {command}, and not root to install it: apt-get install {package}")
+    env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
+    install = ["apt-get", "install", "-y", "-q", "--no-install-recommends", package]
+    # A fresh machine may have no package lists yet: update once, then try again.
+    for attempt in (install, ["apt-get", "update", "-q"], install):
+        try:
+            ran = subprocess.run(
+                attempt, env=env, capture_output=True, text=True, timeout=600, check=False
+            )
+        except (OSError, subprocess.TimeoutExpired) as e:
+            pytest.skip(f"no {command}: `{' '.join(attempt)}` could not run: {e}")
+        if ran.returncode == 0 and attempt is install and shutil.which(command):
+            print(f"installed {package} for the tests (apt-get)", file=sys.stderr)
+            return str(shutil.which(command))
+    last = (ran.stderr or ran.stdout).strip().splitlines()[-1:] or ["no output"]
+    pytest.skip(f"no {command}: apt-get install {package} failed: {last[0]}")
