@@ -210,7 +210,7 @@ clean:
 	  bootstrap.cdx.json image.oci.tar image.oci.tar.sha256 || true
 	rm -rf .cache/build
 
-# AWS Lambda (build/deploy.py, build/remote_invoke.py). Only the variables given are
+# AWS Lambda (build/deploy/, build/remote_invoke.py). Only the variables given are
 # passed on, so the CLI's own defaults and its one-line errors (FUNCTION missing) apply.
 DEPLOY_ARGS = $(call opt,FUNCTION,--function) $(call opt,ROLE,--role) \
   $(call opt,RUNTIME,--runtime) $(call opt,ARCH,--arch) $(call opt,REGION,--region) \

@@ -42,6 +42,7 @@ from typing import Any, Callable, TextIO
 
 import botocore.exceptions  # type: ignore[import-untyped]
 
+from build.aws import SECRET_VARIABLES, Aws, Console, guarded
 from build.aws_errors import (
     DeployError,
     UsageError,
@@ -50,18 +51,11 @@ from build.aws_errors import (
     is_throttling,
     is_update_in_progress,
 )
-from build.deploy import (
-    DEFAULT_MEMORY_MB,
-    DEFAULT_TIMEOUT_S,
-    SECRET_VARIABLES,
-    Aws,
-    Console,
-    Deployer,
-    RoleStep,
-    guarded,
-    human_size,
-    parser,
-)
+from build.deploy.artifact import human_size
+from build.deploy.cli import parser
+from build.deploy.deployer import Deployer
+from build.deploy.plan import DEFAULT_MEMORY_MB, DEFAULT_TIMEOUT_S
+from build.deploy.role import RoleStep
 from build.execution_role import FunctionRef
 
 DEFAULT_IMAGE = Path("dist/image.oci.tar")
