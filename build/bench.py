@@ -54,15 +54,17 @@ from pathlib import Path
 from typing import Any
 
 from build import freeze as freeze_stage
-from build.freeze import ROOT, BuildError, FreezeInputs, handler_module
+from build.errors import BenchError, BuildError, EmulatorError
+from build.freeze import FreezeInputs, handler_module
 from build.package import write_zip
-from build.rie import INVOKE_PATH, SAM_CLI_VERSION, Emulator, EmulatorError
+from build.paths import CACHE, ROOT
+from build.paths import DEFAULT_HANDLER as ECHO_HANDLER
+from build.rie import INVOKE_PATH, SAM_CLI_VERSION, Emulator
 from build.static import make_static
 from runtime.frozen import EXTRACTION_PREFIXES
 
-ECHO_HANDLER = "handlers.echo.handler"
 EVENT = b'{"text":"Hello"}'
-BENCH_CACHE = ROOT / ".cache" / "bench"
+BENCH_CACHE = CACHE / "bench"
 
 INIT_REPORT = re.compile(r"INIT REPORT\(durationMs: ([0-9.]+)\)")
 # `-X importtime`: "import time: <self us> | <cumulative us> | <two spaces a level><name>"
@@ -109,10 +111,6 @@ REAL_EVENT = json.dumps(
     }
 ).encode()
 LAMBDA_MEMORY_MB = 128  # Lambda's default function size, the limit of the limited run
-
-
-class BenchError(Exception):
-    """A candidate did not answer as the echo handler must."""
 
 
 # ---------------------------------------------------------------- parsing

@@ -50,18 +50,16 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
-ROOT = Path(__file__).resolve().parent.parent
-ECHO_HANDLER = "handlers.echo.handler"
+from build.errors import BenchError
+from build.paths import CACHE, ROOT
+from build.paths import DEFAULT_HANDLER as ECHO_HANDLER
+
 BOTO3_POWERTOOLS = ROOT / "build" / "bench_handlers" / "boto3_powertools"
-BENCH_CACHE = ROOT / ".cache" / "bench"
+BENCH_CACHE = CACHE / "bench"
 NEXT = "/2018-06-01/runtime/invocation/next"
 EVENT = b'{"text":"Hello"}'
 CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
 FUNCTION_ARN = "arn:aws:lambda:us-east-1:123456789012:function:bench"
-
-
-class BenchError(Exception):
-    pass
 
 
 class ConcurrentRuntimeAPI:

@@ -27,13 +27,15 @@ import tarfile
 import tempfile
 from pathlib import Path
 
-from build.freeze import ROOT, BuildError
+from build import paths
+from build.errors import BuildError
+from build.paths import ROOT
 
 STATICX_VERSION = "0.14.2"  # the same as requirements/build.in pins
 STATICX_SDIST = f"staticx-{STATICX_VERSION}.tar.gz"
 STATICX_SDIST_SHA256 = "bf7d5d35d5777a72b2d4c408eb25f9c61049b28b94a388a012122dba00fffa93"
 PATCH = ROOT / "build" / "patches" / f"staticx-{STATICX_VERSION}-streaming-loader.patch"
-CACHE = ROOT / ".cache" / "loader"
+CACHE = paths.CACHE / "loader"
 # What the build needs, and the Debian packages that carry it.
 TOOLS = {"musl-gcc": "musl-tools", "scons": "scons", "patch": "patch"}
 STOCK_VARIABLE = "STATICLAMBDA_STOCK_LOADER"

@@ -24,19 +24,17 @@ import zipfile
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
+from build import paths
+from build.errors import EmulatorError as EmulatorError  # raised here, caught by callers
+
 SAM_CLI_VERSION = "1.170.0"
 WHEEL = f"aws_sam_cli-{SAM_CLI_VERSION}-py3-none-any.whl"
 WHEEL_SHA256 = "24ebaf5ecba38dc1758089968cb89ab61e124b84e92a344fc7a2771a47f4d0bf"
 MEMBER = "samcli/local/rapid/aws-lambda-rie-x86_64"
 BINARY_SHA256 = "6b1e686e62ab2baf5759c412c4864276ef2a88b094fca53ec070637ccba9b9a5"
 
-ROOT = Path(__file__).resolve().parent.parent
-CACHE = Path(os.environ.get("STATICLAMBDA_CACHE", ROOT / ".cache")) / "rie"
+CACHE = paths.CACHE / "rie"
 INVOKE_PATH = "/2015-03-31/functions/function/invocations"
-
-
-class EmulatorError(Exception):
-    pass
 
 
 def sha256_file(path: Path) -> str:

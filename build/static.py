@@ -41,7 +41,7 @@ from typing import Any
 
 from build.botocore_models import ARCHIVE as BOTOCORE_MODELS
 from build.botocore_models import SECTION as BOTOCORE_SECTION
-from build.freeze import BuildError
+from build.errors import BuildError
 from build.loader import patched_loader
 
 

@@ -7,7 +7,7 @@ import shutil
 import subprocess
 from pathlib import Path
 
-from build.freeze import BuildError
+from build.errors import BuildError
 
 NOT_DYNAMIC = "not a dynamic executable"
 
