@@ -127,6 +127,7 @@ def make_static(program: Path, output: Path) -> Path:
     """``program`` is the executable of PyInstaller's onedir tree."""
     from staticx.api import StaticxGenerator
     from staticx.errors import Error as StaticxError
+    from staticx.errors import UnsupportedDynTagError
 
     output.parent.mkdir(parents=True, exist_ok=True)
     program = program.resolve()  # staticx wants absolute library paths
@@ -153,7 +154,9 @@ def make_static(program: Path, output: Path) -> Path:
             generator.generate(output=str(output))
     except StaticxError as e:
         detail = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
-        if "RUNPATH" in str(e) or "RPATH" in str(e):
+        # staticx runs in this process, so its typed error says which library and tag
+        # (DT_RPATH / DT_RUNPATH) it refused: no need to search its message.
+        if isinstance(e, UnsupportedDynTagError):
             detail += (
                 " -- the interpreter's libraries carry RUNPATH; rebuild the venv from a"
                 " distribution python3:"
