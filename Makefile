@@ -247,7 +247,7 @@ remote-invoke: $(STAMP)
 
 # A (this bootstrap) beside B (awslambdaric) under the official emulator: the echo
 # handler, then the real function (handlers/api.py, built with its requirements);
-# bench.py builds $(DIST)/bootstrap and its zip first, to time the build.
+# build/bench/ builds $(DIST)/bootstrap and its zip first, to time the build.
 # BENCH_ARGS is split into words on purpose (no globbing: set -f), never evaluated.
 bench: $(STAMP)
 	set -f; $(PY) -m build.bench --build --real "--bootstrap=$$SL_DIST/bootstrap" $$SL_BENCH_ARGS
