@@ -50,6 +50,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
+from build.bench.proctree import descendants
 from build.errors import BenchError
 from build.paths import CACHE, ROOT
 from build.paths import DEFAULT_HANDLER as ECHO_HANDLER
@@ -177,18 +178,8 @@ class _APIHandler(BaseHTTPRequestHandler):
 
 
 def tree(root: int) -> list[int]:
-    """``root`` and every process under it."""
-    found, todo = [], [root]
-    while todo:
-        pid = todo.pop()
-        found.append(pid)
-        try:
-            for tid in os.listdir(f"/proc/{pid}/task"):
-                with open(f"/proc/{pid}/task/{tid}/children") as children:
-                    todo.extend(int(child) for child in children.read().split())
-        except OSError:
-            continue
-    return found
+    """``root`` and every process under it (bench's own walk of /proc)."""
+    return [root, *descendants(root)]
 
 
 def cpu_seconds(pids: Sequence[int]) -> float:

@@ -8,6 +8,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from build.freeze import handler_module
+from runtime.config import INIT_TRACE_ENV
+from runtime.inittrace import LINE_PREFIX
 
 INIT_REPORT = re.compile(r"INIT REPORT\(durationMs: ([0-9.]+)\)")
 # `-X importtime`: "import time: <self us> | <cumulative us> | <two spaces a level><name>"
@@ -15,11 +17,11 @@ IMPORT_TIME = re.compile(r"import time:\s+(\d+) \|\s+(\d+) \| ( *)(\S+)")
 # strace -f -ttt -o: "<pid> <seconds.micros> <syscall>(..."
 STRACE_CALL = re.compile(r"^(\d+)\s+(\d+\.\d+)\s+(\w+)\((.*)$")
 STRACE_SYSCALLS = "execve,fork,vfork,clone,clone3,connect"
-# The runtime's own init trace (runtime/inittrace.py), asked for by this variable:
-# "staticlambda init:   12.3 ms  <phase>  (from +4.5 ms)".
-INIT_TRACE_VARIABLE = "STATICLAMBDA_INIT_TRACE"
+# The runtime's own init trace (runtime/inittrace.py), asked for by the runtime's own
+# variable: "staticlambda init:   12.3 ms  <phase>  (from +4.5 ms)".
+INIT_TRACE_VARIABLE = INIT_TRACE_ENV
 INIT_TRACE = re.compile(
-    r"staticlambda init:\s+([0-9.]+) ms\s+(.+?)(?:\s+\(from \+[0-9.]+ ms\))?\s*$"
+    re.escape(LINE_PREFIX) + r"\s+([0-9.]+) ms\s+(.+?)(?:\s+\(from \+[0-9.]+ ms\))?\s*$"
 )
 
 

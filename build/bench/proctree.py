@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from runtime.frozen import EXTRACTION_PREFIXES
+from runtime.inittrace import parent_of
 
 
 def parent_pids() -> dict[int, int]:
@@ -17,13 +18,9 @@ def parent_pids() -> dict[int, int]:
     for entry in os.listdir("/proc"):
         if not entry.isdigit():
             continue
-        try:
-            with open(f"/proc/{entry}/stat") as f:
-                stat = f.read()
-        except OSError:
-            continue  # it ended while we looked
-        # The command name may hold spaces and parentheses: fields follow the last ")".
-        parents[int(entry)] = int(stat.rsplit(")", 1)[1].split()[1])
+        parent = parent_of(int(entry))  # the runtime's own /proc/<pid>/stat reader
+        if parent is not None:  # None: it ended while we looked
+            parents[int(entry)] = parent
     return parents
 
 
