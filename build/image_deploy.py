@@ -284,9 +284,7 @@ class ImageDeployer(Deployer):
 
     def update_image_function(self, wanted: Wanted, plan: Plan, current: Mapping[str, Any]) -> None:
         name = wanted.function_name
-        if current["Configuration"].get("LastUpdateStatus") == "InProgress":
-            self.console.info(f"{name} has an update in progress; waiting for it first")
-            self.wait("function_updated_v2", name, "updated")
+        self.wait_for_update_in_progress(name, current["Configuration"])
         if plan.update_code:
             self.console.info(f"pointing {name} at {wanted.image_uri}")
             self._retrying(
@@ -298,17 +296,7 @@ class ImageDeployer(Deployer):
                 is_update_in_progress,
             )
             self.wait("function_updated_v2", name, "updated")
-        if plan.configuration:
-            self.console.info(
-                f"updating the configuration of {name}: {', '.join(plan.configuration)}"
-            )
-            self._retrying(
-                lambda: self.lambda_client.update_function_configuration(
-                    FunctionName=name, **plan.configuration
-                ),
-                is_update_in_progress,
-            )
-            self.wait("function_updated_v2", name, "updated")
+        self.update_configuration(name, plan.configuration)
 
     def verify_image(self, wanted: Wanted, image: Image) -> dict[str, Any]:
         """The function must run this image, by digest, on its architecture."""

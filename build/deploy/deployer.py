@@ -117,13 +117,30 @@ class Deployer:
         self._retrying(lambda: self.lambda_client.create_function(**params), retry_if, attempts=10)
         self.wait("function_active_v2", wanted.function_name, "Active")
 
+    def wait_for_update_in_progress(self, name: str, configuration: Mapping[str, Any]) -> None:
+        """An update another client started must end before ours can begin."""
+        if configuration.get("LastUpdateStatus") == "InProgress":
+            self.console.info(f"{name} has an update in progress; waiting for it first")
+            self.wait("function_updated_v2", name, "updated")
+
+    def update_configuration(self, name: str, configuration: Mapping[str, Any]) -> None:
+        """UpdateFunctionConfiguration with the fields that change (none: no call), then wait."""
+        if not configuration:
+            return
+        self.console.info(f"updating the configuration of {name}: {', '.join(configuration)}")
+        self._retrying(
+            lambda: self.lambda_client.update_function_configuration(
+                FunctionName=name, **configuration
+            ),
+            is_update_in_progress,
+        )
+        self.wait("function_updated_v2", name, "updated")
+
     def update(
         self, wanted: Wanted, artifact: Artifact, plan: Plan, current: Mapping[str, Any]
     ) -> None:
         name = wanted.function_name
-        if current.get("LastUpdateStatus") == "InProgress":
-            self.console.info(f"{name} has an update in progress; waiting for it first")
-            self.wait("function_updated_v2", name, "updated")
+        self.wait_for_update_in_progress(name, current)
         if plan.upload_code:
             self.console.info(f"uploading code to {name} ({human_size(artifact.size)})")
             self._retrying(
@@ -135,17 +152,7 @@ class Deployer:
                 is_update_in_progress,
             )
             self.wait("function_updated_v2", name, "updated")
-        if plan.configuration:
-            self.console.info(
-                f"updating the configuration of {name}: {', '.join(plan.configuration)}"
-            )
-            self._retrying(
-                lambda: self.lambda_client.update_function_configuration(
-                    FunctionName=name, **plan.configuration
-                ),
-                is_update_in_progress,
-            )
-            self.wait("function_updated_v2", name, "updated")
+        self.update_configuration(name, plan.configuration)
         if current.get("CapacityProviderConfig") or "CapacityProviderConfig" in plan.configuration:
             # Managed Instances serve $LATEST.PUBLISHED: what was just updated, published.
             self.console.info(f"publishing {name} to $LATEST.PUBLISHED")
