@@ -2,6 +2,7 @@
 
     StaticLambdaError       every failure of build/ a user can act on; never a traceback
     ├── BuildError          a build stage failed (freeze, static, verify, loader, sbom, initcheck)
+    │   └── ToolFailed      an external tool (objcopy) said no; carries the tool and its stderr
     ├── EmulatorError       the AWS Runtime Interface Emulator could not be fetched or run
     ├── InvokeError         `make invoke` was called wrongly (build/invoke.py)
     ├── BenchError          a benchmark candidate did not answer as it must (build/bench*)
@@ -21,6 +22,14 @@ class StaticLambdaError(Exception):
 
 class BuildError(StaticLambdaError):
     """A build stage failed; the message says what to do."""
+
+
+class ToolFailed(BuildError):
+    """An external tool the build runs exited non-zero; ``stderr`` is what it said."""
+
+    def __init__(self, tool: str, operation: str, stderr: str):
+        super().__init__(f"{tool} {operation} failed: {stderr}")
+        self.tool, self.operation, self.stderr = tool, operation, stderr
 
 
 class EmulatorError(StaticLambdaError):

@@ -41,7 +41,7 @@ from typing import Any
 
 from build.botocore_models import ARCHIVE as BOTOCORE_MODELS
 from build.botocore_models import SECTION as BOTOCORE_SECTION
-from build.errors import BuildError
+from build.errors import BuildError, ToolFailed
 from build.loader import patched_loader
 
 
@@ -185,7 +185,7 @@ def normalize_archive(program: Path) -> None:
     """
     with tempfile.TemporaryDirectory() as tmp:
         raw, fixed = Path(tmp) / "archive.tar", Path(tmp) / "fixed.tar"
-        _objcopy("--dump-section", f"{ARCHIVE_SECTION}={raw}", str(program))
+        dump_section(program, ARCHIVE_SECTION, raw)
         with (
             tarfile.open(raw) as source,
             tarfile.open(fixed, "w", format=tarfile.GNU_FORMAT) as out,
@@ -200,7 +200,17 @@ def normalize_archive(program: Path) -> None:
         _objcopy("--update-section", f"{ARCHIVE_SECTION}={fixed}", str(program))
 
 
+def dump_section(binary: Path, section: str, out: Path) -> None:
+    """Copy one ELF section of ``binary`` into ``out``, leaving ``binary`` as it is: with
+    no output file objcopy would rewrite the binary in place."""
+    scratch = out.with_name(out.name + ".objcopy-output")
+    try:
+        _objcopy("--dump-section", f"{section}={out}", str(binary), str(scratch))
+    finally:
+        scratch.unlink(missing_ok=True)
+
+
 def _objcopy(*args: str) -> None:
     result = subprocess.run(["objcopy", *args], capture_output=True, text=True, check=False)
     if result.returncode != 0:
-        raise BuildError(f"objcopy {args[0]} failed: {result.stderr.strip()}")
+        raise ToolFailed("objcopy", args[0], result.stderr.strip())
