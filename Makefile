@@ -221,7 +221,7 @@ clean:
 	  bootstrap.cdx.json image.oci.tar image.oci.tar.sha256 || true
 	rm -rf .cache/build .cache/arm64/build
 
-# AWS Lambda (build/deploy.py, build/remote_invoke.py). Only the variables given are
+# AWS Lambda (build/deploy/, build/remote_invoke.py). Only the variables given are
 # passed on, so the CLI's own defaults and its one-line errors (FUNCTION missing) apply.
 DEPLOY_ARGS = $(call opt,FUNCTION,--function) $(call opt,ROLE,--role) \
   $(call opt,RUNTIME,--runtime) $(call opt,ARCH,--arch) $(call opt,REGION,--region) \
@@ -258,7 +258,7 @@ remote-invoke: $(STAMP)
 
 # A (this bootstrap) beside B (awslambdaric) under the official emulator: the echo
 # handler, then the real function (handlers/api.py, built with its requirements);
-# bench.py builds $(DIST)/bootstrap and its zip first, to time the build.
+# build/bench/ builds $(DIST)/bootstrap and its zip first, to time the build.
 # BENCH_ARGS is split into words on purpose (no globbing: set -f), never evaluated.
 bench: $(STAMP)
 	set -f; $(PY) -m build.bench --build --real "--bootstrap=$$SL_DIST/bootstrap" \

@@ -3,6 +3,8 @@
     DeployError         a failure the user can act on: AWS said no, the zip is wrong (exit 1)
     └── UsageError      the command line is wrong or incomplete (exit 2)
 
+DeployError is one branch of the build side's tree (build/errors.py).
+
 ``explain`` turns botocore's exceptions into one line: no credentials, unknown region,
 access denied, an endpoint out of reach. ``with_retries`` repeats one AWS call, with
 exponential backoff and jitter, while the failure is one that passes by itself: an update
@@ -18,10 +20,12 @@ from typing import Any, Callable, TypeVar
 
 import botocore.exceptions  # type: ignore[import-untyped]
 
+from build.errors import StaticLambdaError
+
 T = TypeVar("T")
 
 
-class DeployError(Exception):
+class DeployError(StaticLambdaError):
     """A failure to report in one line, without a traceback."""
 
 

@@ -50,18 +50,17 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
-ROOT = Path(__file__).resolve().parent.parent
-ECHO_HANDLER = "handlers.echo.handler"
+from build.bench.proctree import descendants
+from build.errors import BenchError
+from build.paths import CACHE, ROOT
+from build.paths import DEFAULT_HANDLER as ECHO_HANDLER
+
 BOTO3_POWERTOOLS = ROOT / "build" / "bench_handlers" / "boto3_powertools"
-BENCH_CACHE = ROOT / ".cache" / "bench"
+BENCH_CACHE = CACHE / "bench"
 NEXT = "/2018-06-01/runtime/invocation/next"
 EVENT = b'{"text":"Hello"}'
 CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
 FUNCTION_ARN = "arn:aws:lambda:us-east-1:123456789012:function:bench"
-
-
-class BenchError(Exception):
-    pass
 
 
 class ConcurrentRuntimeAPI:
@@ -179,18 +178,8 @@ class _APIHandler(BaseHTTPRequestHandler):
 
 
 def tree(root: int) -> list[int]:
-    """``root`` and every process under it."""
-    found, todo = [], [root]
-    while todo:
-        pid = todo.pop()
-        found.append(pid)
-        try:
-            for tid in os.listdir(f"/proc/{pid}/task"):
-                with open(f"/proc/{pid}/task/{tid}/children") as children:
-                    todo.extend(int(child) for child in children.read().split())
-        except OSError:
-            continue
-    return found
+    """``root`` and every process under it (bench's own walk of /proc)."""
+    return [root, *descendants(root)]
 
 
 def cpu_seconds(pids: Sequence[int]) -> float:

@@ -30,7 +30,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from build.freeze import BuildError
+from build.errors import BuildError
 from build.package import write_sha256_file
 
 IMAGE_NAME = "image.oci.tar"

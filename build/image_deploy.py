@@ -42,6 +42,7 @@ from typing import Any, Callable, TextIO
 
 import botocore.exceptions  # type: ignore[import-untyped]
 
+from build.aws import SECRET_VARIABLES, Aws, Console, guarded
 from build.aws_errors import (
     DeployError,
     UsageError,
@@ -50,18 +51,11 @@ from build.aws_errors import (
     is_throttling,
     is_update_in_progress,
 )
-from build.deploy import (
-    DEFAULT_MEMORY_MB,
-    DEFAULT_TIMEOUT_S,
-    SECRET_VARIABLES,
-    Aws,
-    Console,
-    Deployer,
-    RoleStep,
-    guarded,
-    human_size,
-    parser,
-)
+from build.deploy.artifact import human_size
+from build.deploy.cli import parser
+from build.deploy.deployer import Deployer
+from build.deploy.plan import DEFAULT_MEMORY_MB, DEFAULT_TIMEOUT_S
+from build.deploy.role import RoleStep
 from build.execution_role import FunctionRef
 
 DEFAULT_IMAGE = Path("dist/image.oci.tar")
@@ -290,9 +284,7 @@ class ImageDeployer(Deployer):
 
     def update_image_function(self, wanted: Wanted, plan: Plan, current: Mapping[str, Any]) -> None:
         name = wanted.function_name
-        if current["Configuration"].get("LastUpdateStatus") == "InProgress":
-            self.console.info(f"{name} has an update in progress; waiting for it first")
-            self.wait("function_updated_v2", name, "updated")
+        self.wait_for_update_in_progress(name, current["Configuration"])
         if plan.update_code:
             self.console.info(f"pointing {name} at {wanted.image_uri}")
             self._retrying(
@@ -304,17 +296,7 @@ class ImageDeployer(Deployer):
                 is_update_in_progress,
             )
             self.wait("function_updated_v2", name, "updated")
-        if plan.configuration:
-            self.console.info(
-                f"updating the configuration of {name}: {', '.join(plan.configuration)}"
-            )
-            self._retrying(
-                lambda: self.lambda_client.update_function_configuration(
-                    FunctionName=name, **plan.configuration
-                ),
-                is_update_in_progress,
-            )
-            self.wait("function_updated_v2", name, "updated")
+        self.update_configuration(name, plan.configuration)
 
     def verify_image(self, wanted: Wanted, image: Image) -> dict[str, Any]:
         """The function must run this image, by digest, on its architecture."""

@@ -31,7 +31,8 @@ import tempfile
 from collections.abc import Mapping
 from pathlib import Path
 
-from build.rie import Emulator, EmulatorError
+from build.errors import EmulatorError, InvokeError
+from build.rie import Emulator
 
 CREDENTIALS = ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN")
 DEFAULT_REGION = "us-east-1"
@@ -39,10 +40,6 @@ DEFAULT_REGION = "us-east-1"
 EMULATOR_LINE = re.compile(r"^\d{2} \w{3} \d{4} [\d:,]+ \[\w+\] \(rapid\) (?P<text>.*)$")
 # Of those, the ones Lambda's own log also has.
 KEPT_EMULATOR_LINES = ("INIT START", "INIT REPORT")
-
-
-class InvokeError(Exception):
-    """A mistake in how invoke was called; the message says what to do."""
 
 
 def function_env(

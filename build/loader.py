@@ -27,8 +27,9 @@ import tarfile
 import tempfile
 from pathlib import Path
 
-from build.freeze import ROOT, BuildError
-from build.paths import CACHE as BUILD_CACHE
+from build import paths
+from build.errors import BuildError
+from build.paths import ROOT
 
 STATICX_VERSION = "0.14.2"  # the same as requirements/build.in pins
 STATICX_SDIST = f"staticx-{STATICX_VERSION}.tar.gz"
@@ -36,7 +37,7 @@ STATICX_SDIST_SHA256 = "bf7d5d35d5777a72b2d4c408eb25f9c61049b28b94a388a012122dba
 PATCH = ROOT / "build" / "patches" / f"staticx-{STATICX_VERSION}-streaming-loader.patch"
 # The build cache of this machine's architecture (build/paths.py): an arm64 build
 # root compiles an aarch64 loader from the same patch and sdist, so same key.
-CACHE = BUILD_CACHE / "loader"
+CACHE = paths.CACHE / "loader"
 # What the build needs, and the Debian packages that carry it.
 TOOLS = {"musl-gcc": "musl-tools", "scons": "scons", "patch": "patch"}
 STOCK_VARIABLE = "STATICLAMBDA_STOCK_LOADER"

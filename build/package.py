@@ -31,9 +31,10 @@ def sha256_digest(path: Path) -> bytes:
     return hashlib.sha256(path.read_bytes()).digest()
 
 
-def code_sha256(path: Path) -> str:
-    """What Lambda reports as CodeSha256: base64 of the zip's sha256."""
-    return base64.b64encode(sha256_digest(path)).decode()
+def code_sha256(data: bytes) -> str:
+    """What Lambda reports as CodeSha256: base64 of the zip's sha256 (deploy compares the
+    bytes it uploads, so this takes bytes, not a path)."""
+    return base64.b64encode(hashlib.sha256(data).digest()).decode("ascii")
 
 
 def write_sha256_file(path: Path) -> Path:

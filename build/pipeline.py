@@ -36,7 +36,7 @@ from build.freeze import FreezeInputs, freeze, handler_module
 from build.initcheck import DEFAULT_TIMEOUT, verify_init
 from build.missing import unresolved_imports, warnings_file
 from build.package import code_sha256, write_sha256_file, write_zip
-from build.paths import CACHE, ROOT
+from build.paths import CACHE, DEFAULT_HANDLER, ROOT
 from build.sbom import write_sbom
 from build.sources import (
     check_syntax,
@@ -49,7 +49,6 @@ from build.sources import (
 from build.static import make_static
 from build.verify import verify_static
 
-DEFAULT_HANDLER = "handlers.echo.handler"
 RECORD = "bootstrap.inputs.json"
 # What a build leaves in dist/; all of it goes before a new build starts, so no
 # zip or handler name of another build stays next to a new bootstrap.
@@ -362,7 +361,7 @@ def write_function_zip(dist: Path) -> Path:
     zip_path = write_zip(bootstrap, dist / "function.zip")
     write_sha256_file(zip_path)
     print(f"{zip_path}: {zip_path.stat().st_size / 1e6:.1f} MB")
-    print(f"CodeSha256: {code_sha256(zip_path)}")
+    print(f"CodeSha256: {code_sha256(zip_path.read_bytes())}")
     return zip_path
 
 

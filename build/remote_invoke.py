@@ -7,7 +7,7 @@
     python -m build.remote_invoke --function NAME [--event JSON] [--region REGION]
 
 Exit status: 0 the function answered, 1 it failed or AWS did, 2 usage error. Endpoints,
-credentials and region are found as for deploy (build/deploy.py).
+credentials and region are found as for deploy (build/aws.py).
 """
 
 from __future__ import annotations
@@ -22,8 +22,8 @@ import time
 from collections.abc import Mapping
 from typing import Any, TextIO
 
+from build.aws import SECRET_VARIABLES, Aws, Console, Parser, guarded
 from build.aws_errors import UsageError
-from build.deploy import SECRET_VARIABLES, Aws, Console, Parser, guarded
 
 
 def parser() -> Parser:

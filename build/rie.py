@@ -26,7 +26,8 @@ import zipfile
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
-from build import elf
+from build import elf, paths
+from build.errors import EmulatorError as EmulatorError  # raised here, caught by callers
 
 SAM_CLI_VERSION = "1.170.0"
 WHEEL = f"aws_sam_cli-{SAM_CLI_VERSION}-py3-none-any.whl"
@@ -37,13 +38,8 @@ BINARY_SHA256 = {
     "arm64": "ec2e5d09633d853834c008b1ef264bf834b258a94d551d2b2074966494b39a21",
 }
 
-ROOT = Path(__file__).resolve().parent.parent
-CACHE = Path(os.environ.get("STATICLAMBDA_CACHE", ROOT / ".cache")) / "rie"
+CACHE = paths.CACHE / "rie"
 INVOKE_PATH = "/2015-03-31/functions/function/invocations"
-
-
-class EmulatorError(Exception):
-    pass
 
 
 def sha256_file(path: Path) -> str:

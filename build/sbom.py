@@ -56,11 +56,12 @@ from cyclonedx.model.component import Component, ComponentType
 from cyclonedx.output.json import JsonV1Dot6
 from packageurl import PackageURL
 
-from build.errors import BuildError
+from build.errors import BuildError, ToolFailed
 from build.paths import ROOT
+from build.static import ARCHIVE_SECTION as STATICX_SECTION
+from build.static import dump_section
 
 SBOM_NAME = "bootstrap.cdx.json"
-STATICX_SECTION = ".staticx.archive"
 PYINSTALLER_COOKIE = b"MEI\014\013\012\013\016"
 ONEDIR_TREE = "_internal/"
 # staticx's own helper library, not the build machine's.
@@ -109,22 +110,10 @@ class Contents:
 def staticx_members(bootstrap: Path) -> dict[str, bytes]:
     with tempfile.TemporaryDirectory() as tmp:
         raw = Path(tmp) / "archive.tar"
-        # With no output file objcopy would rewrite the bootstrap in place.
-        scratch = Path(tmp) / "bootstrap.copy"
-        result = subprocess.run(
-            [
-                "objcopy",
-                "--dump-section",
-                f"{STATICX_SECTION}={raw}",
-                str(bootstrap),
-                str(scratch),
-            ],
-            capture_output=True,
-            text=True,
-            check=False,
-        )
-        if result.returncode != 0:
-            raise BuildError(f"SBOM: no staticx archive in {bootstrap}: {result.stderr.strip()}")
+        try:
+            dump_section(bootstrap, STATICX_SECTION, raw)
+        except ToolFailed as e:
+            raise BuildError(f"SBOM: no staticx archive in {bootstrap}: {e.stderr}") from None
         with tarfile.open(raw) as tar:
             return {
                 m.name: tar.extractfile(m).read()  # type: ignore[union-attr]

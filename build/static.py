@@ -41,7 +41,7 @@ from typing import Any
 
 from build.botocore_models import ARCHIVE as BOTOCORE_MODELS
 from build.botocore_models import SECTION as BOTOCORE_SECTION
-from build.freeze import BuildError
+from build.errors import BuildError, ToolFailed
 from build.loader import patched_loader
 
 
@@ -127,6 +127,7 @@ def make_static(program: Path, output: Path) -> Path:
     """``program`` is the executable of PyInstaller's onedir tree."""
     from staticx.api import StaticxGenerator
     from staticx.errors import Error as StaticxError
+    from staticx.errors import UnsupportedDynTagError
 
     output.parent.mkdir(parents=True, exist_ok=True)
     program = program.resolve()  # staticx wants absolute library paths
@@ -153,7 +154,9 @@ def make_static(program: Path, output: Path) -> Path:
             generator.generate(output=str(output))
     except StaticxError as e:
         detail = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
-        if "RUNPATH" in str(e) or "RPATH" in str(e):
+        # staticx runs in this process, so its typed error says which library and tag
+        # (DT_RPATH / DT_RUNPATH) it refused: no need to search its message.
+        if isinstance(e, UnsupportedDynTagError):
             detail += (
                 " -- the interpreter's libraries carry RUNPATH; rebuild the venv from a"
                 " distribution python3:"
@@ -182,7 +185,7 @@ def normalize_archive(program: Path) -> None:
     """
     with tempfile.TemporaryDirectory() as tmp:
         raw, fixed = Path(tmp) / "archive.tar", Path(tmp) / "fixed.tar"
-        _objcopy("--dump-section", f"{ARCHIVE_SECTION}={raw}", str(program))
+        dump_section(program, ARCHIVE_SECTION, raw)
         with (
             tarfile.open(raw) as source,
             tarfile.open(fixed, "w", format=tarfile.GNU_FORMAT) as out,
@@ -197,7 +200,17 @@ def normalize_archive(program: Path) -> None:
         _objcopy("--update-section", f"{ARCHIVE_SECTION}={fixed}", str(program))
 
 
+def dump_section(binary: Path, section: str, out: Path) -> None:
+    """Copy one ELF section of ``binary`` into ``out``, leaving ``binary`` as it is: with
+    no output file objcopy would rewrite the binary in place."""
+    scratch = out.with_name(out.name + ".objcopy-output")
+    try:
+        _objcopy("--dump-section", f"{section}={out}", str(binary), str(scratch))
+    finally:
+        scratch.unlink(missing_ok=True)
+
+
 def _objcopy(*args: str) -> None:
     result = subprocess.run(["objcopy", *args], capture_output=True, text=True, check=False)
     if result.returncode != 0:
-        raise BuildError(f"objcopy {args[0]} failed: {result.stderr.strip()}")
+        raise ToolFailed("objcopy", args[0], result.stderr.strip())

@@ -17,6 +17,9 @@ import os
 import sys
 import time
 
+# Every line of the trace starts so; build/bench/parsing.py reads the lines back by it.
+LINE_PREFIX = "staticlambda init:"
+
 
 def _boottime() -> float:
     return time.clock_gettime(time.CLOCK_BOOTTIME)
@@ -82,9 +85,9 @@ class InitTrace:
             if phase == "first /next":
                 continue
             lines.append(
-                f"staticlambda init: {1000 * (until - at):7.1f} ms  {phase}"
+                f"{LINE_PREFIX} {1000 * (until - at):7.1f} ms  {phase}"
                 f"  (from +{1000 * (at - origin):.1f} ms)"
             )
         total_ms = 1000 * (_boottime() - origin)
-        lines.append(f"staticlambda init: {total_ms:7.1f} ms  in all, to the first /next")
+        lines.append(f"{LINE_PREFIX} {total_ms:7.1f} ms  in all, to the first /next")
         sys.stderr.write("\n".join(lines) + "\n")

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from build.freeze import BuildError
+from build.errors import BuildError
 from build.verify import verify_static
 
 STATIC_C = "int main(void) { return 0; }\n"

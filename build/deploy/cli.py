@@ -1,0 +1,282 @@
+"""`python -m build.deploy`: the options, the plan in words, and the run."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import re
+import sys
+import time
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any, Callable, TextIO
+
+from build import execution_role
+from build.aws import SECRET_VARIABLES, Aws, Console, Parser, guarded
+from build.aws_errors import (
+    UsageError,
+)
+from build.deploy.artifact import (
+    ARCH_ALIASES,
+    DEFAULT_ZIP,
+    HANDLER_FILE,
+    Artifact,
+    human_size,
+    read_artifact,
+)
+from build.deploy.deployer import Deployer, get_configuration
+from build.deploy.plan import (
+    DEFAULT_MEMORY_MB,
+    DEFAULT_RUNTIME,
+    DEFAULT_TIMEOUT_S,
+    RUNTIME_WARNINGS,
+    RUNTIMES,
+    Plan,
+    Wanted,
+    make_plan,
+)
+from build.deploy.role import RoleStep
+from build.execution_role import FunctionRef
+from build.paths import DEFAULT_HANDLER
+
+ROLE_ARN = re.compile(r"^arn:aws[a-zA-Z-]*:iam::\d{12}:role/?[a-zA-Z_0-9+=,.@\-/]+$")
+# Lambda Managed Instances: botocore's pattern for CapacityProviderArn.
+CAPACITY_PROVIDER_ARN = re.compile(
+    r"^arn:aws[a-zA-Z-]*:lambda:[a-z0-9-]+:\d{12}:capacity-provider:[a-zA-Z0-9_-]+$"
+)
+
+
+def architecture(value: str) -> str:
+    if value.lower() not in ARCH_ALIASES:
+        raise argparse.ArgumentTypeError(f"{value!r} is not x86_64 or arm64")
+    return ARCH_ALIASES[value.lower()]
+
+
+def bounded(low: int, high: int, unit: str) -> Callable[[str], int]:
+    def parse(value: str) -> int:
+        try:
+            number = int(value)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{value!r} is not a whole number of {unit}") from None
+        if not low <= number <= high:
+            raise argparse.ArgumentTypeError(f"{number} is outside Lambda's {low}-{high} {unit}")
+        return number
+
+    return parse
+
+
+def parser() -> Parser:
+    p = Parser(
+        prog="python -m build.deploy",
+        description="Create or update a Lambda function from dist/function.zip, wait until "
+        "Lambda is ready, and check that the CodeSha256 it reports is the zip's.",
+        epilog="Exit status: 0 done, 1 AWS or artifact failure, 2 usage error. Credentials, "
+        "region and endpoints come as for the AWS CLI (AWS_PROFILE, AWS_REGION, "
+        "AWS_ENDPOINT_URL, AWS_ENDPOINT_URL_LAMBDA, AWS_ENDPOINT_URL_IAM, ...).",
+    )
+    p.add_argument("--function", "-f", metavar="NAME", help="the function's name (make: FUNCTION=)")
+    p.add_argument("--role", metavar="ARN", help="execution role, needed to create (make: ROLE=)")
+    p.add_argument(
+        "--create-role",
+        action="store_true",
+        help="on create, make an execution role that may only write the function's own log "
+        "group (or reuse one this made for it; any other role of that name is refused) "
+        "(make: CREATE_ROLE=1)",
+    )
+    p.add_argument(
+        "--role-name",
+        metavar="NAME",
+        type=execution_role.check_role_name,
+        help="name for --create-role (default: staticlambda-NAME, hashed when over 64)",
+    )
+    p.add_argument(
+        "--permissions-boundary",
+        metavar="POLICY_ARN",
+        type=execution_role.check_boundary,
+        help="permissions boundary for the role --create-role makes (make: PERMISSIONS_BOUNDARY=)",
+    )
+    p.add_argument(
+        "--runtime",
+        choices=RUNTIMES,
+        help=f"OS-only runtime; {DEFAULT_RUNTIME} on create, unchanged on update if not given "
+        "(make: RUNTIME=)",
+    )
+    p.add_argument(
+        "--arch",
+        type=architecture,
+        metavar="{x86_64,arm64}",
+        help="refuse to deploy unless bootstrap is built for it (default: what bootstrap is; "
+        "make: ARCH=)",
+    )
+    p.add_argument(
+        "--region", help="AWS region (default: AWS_REGION or the profile's; make: REGION=)"
+    )
+    p.add_argument(
+        "--memory",
+        type=bounded(128, 10240, "MB"),
+        metavar="MB",
+        help=f"memory size; {DEFAULT_MEMORY_MB} on create, unchanged on update if not given "
+        "(make: MEMORY=)",
+    )
+    p.add_argument(
+        "--timeout",
+        type=bounded(1, 900, "seconds"),
+        metavar="SECONDS",
+        help=f"timeout; {DEFAULT_TIMEOUT_S} on create, unchanged on update if not given "
+        "(make: TIMEOUT=)",
+    )
+    p.add_argument(
+        "--capacity-provider",
+        metavar="ARN",
+        help="Lambda Managed Instances: run on this capacity provider (make: CAPACITY_PROVIDER=)",
+    )
+    p.add_argument(
+        "--max-concurrency",
+        type=bounded(1, 1600, "invokes"),
+        metavar="N",
+        help="Lambda Managed Instances: invokes one execution environment serves at once "
+        "(make: MAX_CONCURRENCY=)",
+    )
+    p.add_argument(
+        "--handler",
+        help=f"handler name to give Lambda (default: dist/{HANDLER_FILE}, else {DEFAULT_HANDLER})",
+    )
+    p.add_argument(
+        "--zip", type=Path, default=DEFAULT_ZIP, help=f"the package (default: {DEFAULT_ZIP})"
+    )
+    p.add_argument(
+        "--dry-run",
+        action="store_true",
+        help="print what would change; change nothing (make: DRY_RUN=1)",
+    )
+    p.add_argument("--debug", action="store_true", help="print each AWS call (never credentials)")
+    return p
+
+
+def wanted_from(args: argparse.Namespace, artifact: Artifact, console: Console) -> Wanted:
+    if not args.function:
+        raise UsageError("no function name: make deploy FUNCTION=<name> (--function NAME)")
+    FunctionRef.parse(args.function)
+    if args.role and args.create_role:
+        raise UsageError("give ROLE (--role) or --create-role, not both")
+    if (args.role_name or args.permissions_boundary) and not args.create_role:
+        option = "--role-name" if args.role_name else "PERMISSIONS_BOUNDARY"
+        raise UsageError(
+            f"{option} is for the role CREATE_ROLE=1 (--create-role) makes; a role given by "
+            "ROLE= is used as it is"
+        )
+    if args.role and not ROLE_ARN.match(args.role):
+        raise UsageError(
+            f"ROLE must be an IAM role ARN (arn:aws:iam::<account>:role/<name>), not {args.role!r}"
+        )
+    if args.arch and args.arch != artifact.architecture:
+        raise UsageError(
+            f"ARCH={args.arch}, but bootstrap in {artifact.path} is built for "
+            f"{artifact.architecture}: rebuild for {args.arch}, or drop ARCH"
+        )
+    if args.capacity_provider and not CAPACITY_PROVIDER_ARN.match(args.capacity_provider):
+        raise UsageError(
+            "CAPACITY_PROVIDER must be a capacity provider ARN (arn:aws:lambda:<region>:"
+            f"<account>:capacity-provider:<name>), not {args.capacity_provider!r}"
+        )
+    handler = args.handler or artifact.handler
+    if handler is None:
+        handler = DEFAULT_HANDLER
+        # The frozen bootstrap runs the handler it was built with; Lambda's field only shows it.
+        console.notice(
+            f"no {artifact.path.parent / HANDLER_FILE}; telling Lambda the handler is {handler}"
+        )
+    return Wanted(
+        args.function,
+        handler,
+        args.runtime,
+        args.memory,
+        args.timeout,
+        args.role,
+        args.capacity_provider,
+        args.max_concurrency,
+    )
+
+
+def describe_plan(
+    plan: Plan, args: argparse.Namespace, region: str, sha: str, role: str | None = None
+) -> str:
+    """``role``: how the role to create the function with was described, if CREATE_ROLE."""
+    name, verb = args.function, "would " if args.dry_run else ""
+    if plan.create:
+        return f"{name} does not exist in {region}: {verb}create it: role {args.role or role}, " + (
+            ", ".join(plan.changes)
+        )
+    if plan.up_to_date:
+        return f"{name} is up to date: CodeSha256 {sha}, nothing to change"
+    return f"{name} exists in {region}: {verb}update " + "; ".join(plan.changes)
+
+
+def run(args: argparse.Namespace, console: Console, sleep: Callable[[float], Any]) -> int:
+    artifact = read_artifact(args.zip)
+    wanted = wanted_from(args, artifact, console)
+    console.info(
+        f"{artifact.path}: {human_size(artifact.size)}, CodeSha256 {artifact.code_sha256}, "
+        f"bootstrap {artifact.architecture}, handler {wanted.handler}"
+    )
+    aws = Aws.open(args.region, console)
+    function = FunctionRef.parse(args.function)
+    if function.region and function.region != aws.region:
+        raise UsageError(
+            f"FUNCTION is in {function.region}, but the region is {aws.region}: "
+            f"pass REGION={function.region}"
+        )
+    lambda_client = aws.client("lambda")
+    name = wanted.function_name
+    current = get_configuration(lambda_client, name)
+    plan = make_plan(current, wanted, artifact)
+    runtime = wanted.runtime or (current or {}).get("Runtime") or DEFAULT_RUNTIME
+    if runtime in RUNTIME_WARNINGS:
+        console.warn(RUNTIME_WARNINGS[runtime])
+    if plan.create and not (args.role or args.create_role):
+        raise UsageError(
+            f"{name} does not exist in {aws.region}; creating it needs ROLE=<execution role ARN> "
+            "(--role), or --create-role"
+        )
+    if args.create_role and not plan.create:
+        console.notice(f"{name} exists and keeps its role: CREATE_ROLE is used only to create")
+    role_step = RoleStep.look(aws, args, function) if plan.create and args.create_role else None
+    role_words = role_step.describe() if role_step else None
+    console.info(describe_plan(plan, args, aws.region, artifact.code_sha256, role_words))
+    if args.dry_run:
+        console.info("dry run: nothing was changed")
+        return 0
+
+    deployer = Deployer(lambda_client, console, sleep)
+    if plan.create:
+        role: str = role_step.role_arn(console) if role_step else args.role
+        deployer.create(wanted, artifact, role, role_is_ours=args.create_role)
+    elif current is not None and not plan.up_to_date:
+        deployer.update(wanted, artifact, plan, current)
+    landed = deployer.verify(name, artifact)
+    what = "created" if plan.create else ("checked" if plan.up_to_date else "updated")
+    console.info(
+        f"{what} {landed.get('FunctionArn', name)}: CodeSha256 {landed['CodeSha256']} matches "
+        f"{artifact.path} ({landed.get('Runtime')}, {artifact.architecture})"
+    )
+    return 0
+
+
+def main(
+    argv: list[str] | None = None,
+    environ: Mapping[str, str] | None = None,
+    out: TextIO | None = None,
+    err: TextIO | None = None,
+    sleep: Callable[[float], Any] = time.sleep,
+) -> int:
+    """Run the command; returns the exit status. ``environ`` names the secrets to hide."""
+    environ = os.environ if environ is None else environ
+    console = Console(out or sys.stdout, err or sys.stderr)
+    console.hide(*(environ.get(name) for name in SECRET_VARIABLES))
+
+    def command() -> int:
+        args = parser().parse_args(argv)
+        console.debugging = args.debug
+        return run(args, console, sleep)
+
+    return guarded(console, command)

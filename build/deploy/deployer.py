@@ -1,0 +1,182 @@
+"""The deployer: a plan applied through one Lambda client, each call followed by Lambda's own
+waiter, then CodeSha256 and architecture checked."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Mapping
+from typing import Any, Callable
+
+import botocore.config  # type: ignore[import-untyped]
+import botocore.exceptions  # type: ignore[import-untyped]
+
+from build.aws import Console
+from build.aws_errors import (
+    THROTTLING,
+    DeployError,
+    error_code,
+    is_role_not_ready,
+    is_throttling,
+    is_update_in_progress,
+    with_retries,
+)
+from build.deploy.artifact import Artifact, human_size
+from build.deploy.plan import LATEST_PUBLISHED, Plan, Wanted, creation_settings
+
+
+def get_configuration(lambda_client: Any, function_name: str) -> dict[str, Any] | None:
+    try:
+        configuration: dict[str, Any] = lambda_client.get_function(FunctionName=function_name)[
+            "Configuration"
+        ]
+    except botocore.exceptions.ClientError as e:
+        if error_code(e) == "ResourceNotFoundException":
+            return None
+        raise
+    return configuration
+
+
+def describe_state(configuration: Mapping[str, Any]) -> str:
+    parts = [
+        f"{key} {configuration[key]}"
+        for key in ("State", "StateReasonCode", "LastUpdateStatus", "LastUpdateStatusReasonCode")
+        if configuration.get(key)
+    ]
+    reason = configuration.get("StateReason") or configuration.get("LastUpdateStatusReason")
+    return ", ".join(parts) + (f": {reason}" if reason else "") or "no state reported"
+
+
+class Deployer:
+    """Applies a plan through one Lambda client: the calls, the waits, the final check."""
+
+    def __init__(
+        self,
+        lambda_client: Any,
+        console: Console,
+        sleep: Callable[[float], Any] = time.sleep,
+        clock: Callable[[], float] = time.monotonic,
+    ):
+        self.lambda_client = lambda_client
+        self.console = console
+        self.sleep = sleep
+        self.clock = clock
+
+    def _retrying(
+        self, call: Callable[[], Any], retry_if: Callable[[BaseException], bool], attempts: int = 8
+    ) -> Any:
+        return with_retries(call, retry_if, self.console.info, self.sleep, attempts=attempts)
+
+    def wait(self, waiter_name: str, function_name: str, goal: str) -> None:
+        """Lambda's waiter, one poll at a time so that progress can be shown between polls."""
+        waiter = self.lambda_client.get_waiter(waiter_name)
+        delay, attempts = waiter.config.delay, waiter.config.max_attempts
+        start, shown = self.clock(), ""
+        for attempt in range(attempts):
+            try:
+                waiter.wait(
+                    FunctionName=function_name, WaiterConfig={"Delay": delay, "MaxAttempts": 1}
+                )
+                self.console.info(f"{function_name} is {goal} ({self.clock() - start:.0f} s)")
+                return
+            except botocore.exceptions.WaiterError as e:
+                reason = str(e.kwargs.get("reason", ""))
+                last = e.last_response or {}
+                throttled = last.get("Error", {}).get("Code") in THROTTLING
+                if not (reason.startswith("Max attempts exceeded") or throttled):
+                    state = (
+                        describe_state(last.get("Configuration", {}))
+                        if "Configuration" in last
+                        else reason
+                    )
+                    raise DeployError(f"{function_name} is not {goal}: {state}") from None
+                state = describe_state(last.get("Configuration", {}))
+                # A line when the state changes, and every ten polls while it does not.
+                if state != shown or attempt % 10 == 0:
+                    self.console.info(
+                        f"waiting for {function_name} to be {goal}: {state} "
+                        f"({self.clock() - start:.0f} s)"
+                    )
+                    shown = state
+            self.sleep(delay)
+        raise DeployError(f"{function_name} was not {goal} after {delay * attempts} s")
+
+    def create(self, wanted: Wanted, artifact: Artifact, role: str, role_is_ours: bool) -> None:
+        params = {
+            "FunctionName": wanted.function_name,
+            "Role": role,
+            "Code": {"ZipFile": artifact.zip_bytes},
+            "PackageType": "Zip",
+            "Description": "staticlambda: Python in one static bootstrap",
+            **creation_settings(wanted, artifact),
+        }
+        self.console.info(f"creating {wanted.function_name}")
+        # IAM is eventually consistent: a role made by --create-role (now, or by a run that
+        # failed a moment ago) may take seconds to be assumable. A role the user named that
+        # Lambda cannot assume is wrong, and waiting would not help.
+        retry_if = is_role_not_ready if role_is_ours else is_throttling
+        self._retrying(lambda: self.lambda_client.create_function(**params), retry_if, attempts=10)
+        self.wait("function_active_v2", wanted.function_name, "Active")
+
+    def wait_for_update_in_progress(self, name: str, configuration: Mapping[str, Any]) -> None:
+        """An update another client started must end before ours can begin."""
+        if configuration.get("LastUpdateStatus") == "InProgress":
+            self.console.info(f"{name} has an update in progress; waiting for it first")
+            self.wait("function_updated_v2", name, "updated")
+
+    def update_configuration(self, name: str, configuration: Mapping[str, Any]) -> None:
+        """UpdateFunctionConfiguration with the fields that change (none: no call), then wait."""
+        if not configuration:
+            return
+        self.console.info(f"updating the configuration of {name}: {', '.join(configuration)}")
+        self._retrying(
+            lambda: self.lambda_client.update_function_configuration(
+                FunctionName=name, **configuration
+            ),
+            is_update_in_progress,
+        )
+        self.wait("function_updated_v2", name, "updated")
+
+    def update(
+        self, wanted: Wanted, artifact: Artifact, plan: Plan, current: Mapping[str, Any]
+    ) -> None:
+        name = wanted.function_name
+        self.wait_for_update_in_progress(name, current)
+        if plan.upload_code:
+            self.console.info(f"uploading code to {name} ({human_size(artifact.size)})")
+            self._retrying(
+                lambda: self.lambda_client.update_function_code(
+                    FunctionName=name,
+                    ZipFile=artifact.zip_bytes,
+                    Architectures=[artifact.architecture],
+                ),
+                is_update_in_progress,
+            )
+            self.wait("function_updated_v2", name, "updated")
+        self.update_configuration(name, plan.configuration)
+        if current.get("CapacityProviderConfig") or "CapacityProviderConfig" in plan.configuration:
+            # Managed Instances serve $LATEST.PUBLISHED: what was just updated, published.
+            self.console.info(f"publishing {name} to $LATEST.PUBLISHED")
+            self._retrying(
+                lambda: self.lambda_client.publish_version(
+                    FunctionName=name, PublishTo=LATEST_PUBLISHED
+                ),
+                is_update_in_progress,
+            )
+
+    def verify(self, function_name: str, artifact: Artifact) -> dict[str, Any]:
+        """The function's code must be the zip's, byte for byte, and its architecture too."""
+        configuration = get_configuration(self.lambda_client, function_name)
+        if configuration is None:
+            raise DeployError(f"{function_name} vanished while being deployed")
+        landed = configuration.get("CodeSha256")
+        if landed != artifact.code_sha256:
+            raise DeployError(
+                f"Lambda reports CodeSha256 {landed} for {function_name}, but {artifact.path} "
+                f"is {artifact.code_sha256}: the code that landed is not the code that was built"
+            )
+        arch = (configuration.get("Architectures") or ["x86_64"])[0]
+        if arch != artifact.architecture:
+            raise DeployError(
+                f"{function_name} runs on {arch}, but bootstrap is {artifact.architecture}"
+            )
+        return configuration
