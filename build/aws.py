@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import os
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, Callable, NoReturn, TextIO
 from urllib.parse import urlsplit
@@ -104,6 +105,25 @@ def guarded(console: Console, command: Callable[[], int]) -> int:
     except KeyboardInterrupt:
         console.error("interrupted")
         return 130
+
+
+def run_cli(
+    console: Console,
+    environ: Mapping[str, str],
+    parse: Callable[[], argparse.Namespace],
+    run: Callable[[argparse.Namespace], int],
+) -> int:
+    """The main of every command that talks to AWS (deploy, image deploy, remote-invoke):
+    the credentials it runs with hidden from all it prints, `--debug` honoured, every
+    failure one line (guarded)."""
+    console.hide(*(environ.get(name) for name in SECRET_VARIABLES))
+
+    def command() -> int:
+        args = parse()
+        console.debugging = args.debug
+        return run(args)
+
+    return guarded(console, command)
 
 
 def known_regions(session: Any) -> set[str]:

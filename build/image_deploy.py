@@ -42,7 +42,7 @@ from typing import Any, Callable, TextIO
 
 import botocore.exceptions  # type: ignore[import-untyped]
 
-from build.aws import SECRET_VARIABLES, Aws, Console, guarded
+from build.aws import Aws, Console, run_cli
 from build.aws_errors import (
     DeployError,
     UsageError,
@@ -453,16 +453,13 @@ def main(
     err: TextIO | None = None,
     sleep: Callable[[float], Any] = time.sleep,
 ) -> int:
-    environ = os.environ if environ is None else environ
     console = Console(out or sys.stdout, err or sys.stderr)
-    console.hide(*(environ.get(name) for name in SECRET_VARIABLES))
-
-    def command() -> int:
-        args = image_parser().parse_args(argv)
-        console.debugging = args.debug
-        return run(args, console, sleep)
-
-    return guarded(console, command)
+    return run_cli(
+        console,
+        os.environ if environ is None else environ,
+        lambda: image_parser().parse_args(argv),
+        lambda args: run(args, console, sleep),
+    )
 
 
 if __name__ == "__main__":

@@ -257,6 +257,21 @@ def build(
     return bootstrap
 
 
+def build_inputs(wanted: Inputs, dist: Path) -> Path:
+    """``build`` from a record's inputs (`make zip`'s rebuild, the command line's build)."""
+    return build(
+        wanted.handler,
+        wanted.src_path,
+        wanted.requirements_path,
+        dist,
+        only_binary=wanted.only_binary,
+        excludes=wanted.excludes,
+        add_data=wanted.add_data,
+        init_check=wanted.init_check,
+        arch=wanted.arch,
+    )
+
+
 def build_elsewhere(
     arch: str,
     handler: str,
@@ -340,17 +355,7 @@ def zip_bootstrap(dist: Path, given: dict[str, object] | None = None) -> Path:
             "    inputs not given are the last build's: "
             + ", ".join(f"{k}={v}" for k, v in asdict(wanted).items() if k not in given)
         )
-    build(
-        wanted.handler,
-        wanted.src_path,
-        wanted.requirements_path,
-        dist,
-        only_binary=wanted.only_binary,
-        excludes=wanted.excludes,
-        add_data=wanted.add_data,
-        init_check=wanted.init_check,
-        arch=wanted.arch,
-    )
+    build_inputs(wanted, dist)
     return write_function_zip(dist)
 
 
@@ -426,17 +431,7 @@ def main(argv: list[str] | None = None) -> int:
         given = given_inputs(args)
         if args.command == "build":
             wanted = replace(Inputs(), **given)  # type: ignore[arg-type]
-            build(
-                wanted.handler,
-                wanted.src_path,
-                wanted.requirements_path,
-                dist,
-                only_binary=wanted.only_binary,
-                excludes=wanted.excludes,
-                add_data=wanted.add_data,
-                init_check=wanted.init_check,
-                arch=wanted.arch,
-            )
+            build_inputs(wanted, dist)
         else:
             zip_bootstrap(dist, given)
     except (BuildError, ElfError) as e:

@@ -22,7 +22,7 @@ import time
 from collections.abc import Mapping
 from typing import Any, TextIO
 
-from build.aws import SECRET_VARIABLES, Aws, Console, Parser, guarded
+from build.aws import Aws, Console, Parser, run_cli
 from build.aws_errors import UsageError
 
 
@@ -96,17 +96,14 @@ def main(
     out: TextIO | None = None,
     err: TextIO | None = None,
 ) -> int:
-    environ = os.environ if environ is None else environ
     # Every message goes to stderr: stdout holds the payload alone, for pipes.
     console = Console(err or sys.stderr, err or sys.stderr, prog="remote-invoke")
-    console.hide(*(environ.get(name) for name in SECRET_VARIABLES))
-
-    def command() -> int:
-        args = parser().parse_args(argv)
-        console.debugging = args.debug
-        return run(args, console, out or sys.stdout)
-
-    return guarded(console, command)
+    return run_cli(
+        console,
+        os.environ if environ is None else environ,
+        lambda: parser().parse_args(argv),
+        lambda args: run(args, console, out or sys.stdout),
+    )
 
 
 if __name__ == "__main__":

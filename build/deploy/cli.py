@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any, Callable, TextIO
 
 from build import execution_role
-from build.aws import SECRET_VARIABLES, Aws, Console, Parser, guarded
+from build.aws import Aws, Console, Parser, run_cli
 from build.aws_errors import (
     UsageError,
 )
@@ -270,13 +270,10 @@ def main(
     sleep: Callable[[float], Any] = time.sleep,
 ) -> int:
     """Run the command; returns the exit status. ``environ`` names the secrets to hide."""
-    environ = os.environ if environ is None else environ
     console = Console(out or sys.stdout, err or sys.stderr)
-    console.hide(*(environ.get(name) for name in SECRET_VARIABLES))
-
-    def command() -> int:
-        args = parser().parse_args(argv)
-        console.debugging = args.debug
-        return run(args, console, sleep)
-
-    return guarded(console, command)
+    return run_cli(
+        console,
+        os.environ if environ is None else environ,
+        lambda: parser().parse_args(argv),
+        lambda args: run(args, console, sleep),
+    )
