@@ -49,7 +49,6 @@ from build.aws_errors import (
     error_code,
     is_role_not_ready,
     is_throttling,
-    is_update_in_progress,
 )
 from build.deploy.artifact import human_size
 from build.deploy.cli import parser
@@ -287,15 +286,7 @@ class ImageDeployer(Deployer):
         self.wait_for_update_in_progress(name, current["Configuration"])
         if plan.update_code:
             self.console.info(f"pointing {name} at {wanted.image_uri}")
-            self._retrying(
-                lambda: self.lambda_client.update_function_code(
-                    FunctionName=name,
-                    ImageUri=wanted.image_uri,
-                    Architectures=[wanted.architecture],
-                ),
-                is_update_in_progress,
-            )
-            self.wait("function_updated_v2", name, "updated")
+            self.update_code(name, ImageUri=wanted.image_uri, Architectures=[wanted.architecture])
         self.update_configuration(name, plan.configuration)
 
     def verify_image(self, wanted: Wanted, image: Image) -> dict[str, Any]:

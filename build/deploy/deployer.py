@@ -66,6 +66,15 @@ class Deployer:
     ) -> Any:
         return with_retries(call, retry_if, self.console.info, self.sleep, attempts=attempts)
 
+    def update_code(self, name: str, **code: Any) -> None:
+        """UpdateFunctionCode (a zip or an image, as ``code`` says), retried while another
+        update is in progress, then waited for."""
+        self._retrying(
+            lambda: self.lambda_client.update_function_code(FunctionName=name, **code),
+            is_update_in_progress,
+        )
+        self.wait("function_updated_v2", name, "updated")
+
     def wait(self, waiter_name: str, function_name: str, goal: str) -> None:
         """Lambda's waiter, one poll at a time so that progress can be shown between polls."""
         waiter = self.lambda_client.get_waiter(waiter_name)
@@ -143,15 +152,9 @@ class Deployer:
         self.wait_for_update_in_progress(name, current)
         if plan.upload_code:
             self.console.info(f"uploading code to {name} ({human_size(artifact.size)})")
-            self._retrying(
-                lambda: self.lambda_client.update_function_code(
-                    FunctionName=name,
-                    ZipFile=artifact.zip_bytes,
-                    Architectures=[artifact.architecture],
-                ),
-                is_update_in_progress,
+            self.update_code(
+                name, ZipFile=artifact.zip_bytes, Architectures=[artifact.architecture]
             )
-            self.wait("function_updated_v2", name, "updated")
         self.update_configuration(name, plan.configuration)
         if current.get("CapacityProviderConfig") or "CapacityProviderConfig" in plan.configuration:
             # Managed Instances serve $LATEST.PUBLISHED: what was just updated, published.
