@@ -1,4 +1,4 @@
-"""The Managed Instances bench (build/bench_concurrency.py) on the runtime from
+"""The Managed Instances bench (build/bench/managed.py) on the runtime from
 source: its Runtime API serves concurrent /next, and one run measures the
 whole process tree. No number is asserted beyond what a run must produce."""
 
@@ -10,7 +10,8 @@ from pathlib import Path
 
 from support import ROOT
 
-from build.bench_concurrency import Candidate, Row, Sample, run_once, table
+from build.bench.candidates import Candidate
+from build.bench.managed import Row, Sample, run_once, table
 
 SOURCE = Candidate(
     "A", "runtime from source", (sys.executable, "-m", "runtime", "handlers.echo.handler"), ROOT
