@@ -48,6 +48,7 @@ from build.bench.candidates import (
     BENCH_CACHE,
     Candidate,
     awslambdaric_candidate,
+    install_for_awslambdaric,
     static_candidate,
 )
 from build.bench.proctree import cpu_seconds, rollup_kb, tree_pids
@@ -196,7 +197,7 @@ def candidates(
     """A, the bootstrap; B, awslambdaric on this Python, importing ``handler``
     from the repository (or from ``src``, with its requirements installed); C,
     ``workers`` separate awslambdaric processes, each serving one at a time."""
-    deps = install_requirements(src / "requirements.txt") if src is not None else None
+    deps = install_for_awslambdaric(src / "requirements.txt") if src is not None else None
     b = awslambdaric_candidate(handler, deps, src)
     c = Candidate(
         "C",
@@ -214,18 +215,6 @@ def candidates(
         b.env,
     )
     return [static_candidate(bootstrap), b, c]
-
-
-def install_requirements(requirements: Path) -> Path:
-    """B's copy of a bench handler's requirements, the versions A was built with."""
-    target = BENCH_CACHE / f"deps-{requirements.parent.name}"
-    if not (target / ".installed").exists():
-        pip = [sys.executable, "-m", "pip", "install", "-q", "--disable-pip-version-check"]
-        done = subprocess.run([*pip, "--target", str(target), "-r", str(requirements)])
-        if done.returncode != 0:
-            raise BenchError(f"pip could not install {requirements} (its output is above)")
-        (target / ".installed").touch()
-    return target
 
 
 def build_bootstrap(src: Path) -> Path:
