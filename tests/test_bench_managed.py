@@ -4,12 +4,15 @@ whole process tree. No number is asserted beyond what a run must produce."""
 
 from __future__ import annotations
 
+import json
 import os
 import sys
 from pathlib import Path
 
+import pytest
 from support import ROOT
 
+from build import bench
 from build.bench.candidates import Candidate
 from build.bench.managed import Row, Sample, run_once, table
 
@@ -41,3 +44,50 @@ def test_table_gives_a_over_b() -> None:
     lines = table(rows)
     assert "| 8 | A runtime from source | 9 | 10 | 1.00 | 50.0 | 60.0 |" in lines
     assert "- workers 8: A/B Σ PSS 0.50x, init CPU 0.50x, ready 0.50x" in lines
+
+
+@pytest.mark.parametrize(
+    "args", [["--managed-only"], ["--boto3-powertools"], ["--managed-instances", "1"]]
+)
+def test_managed_options_need_managed_instances_of_two_or_more(
+    args: list[str], capsys: pytest.CaptureFixture[str]
+) -> None:
+    with pytest.raises(SystemExit) as exited:
+        bench.main(args)
+    assert exited.value.code == 2
+    error = capsys.readouterr().err.splitlines()[-1]
+    assert error.startswith("python -m build.bench: error: --") and "--managed-instances" in error
+
+
+@pytest.mark.binary
+def test_managed_only_prints_and_records_the_managed_rows_alone(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path, echo_dist: Path
+) -> None:
+    out = tmp_path / "bench.json"
+    status = bench.main(
+        [
+            "--managed-instances",
+            "2",
+            "--managed-only",
+            "--managed-rounds",
+            "1",
+            "--bootstrap",
+            str(echo_dist / "bootstrap"),
+            "--json",
+            str(out),
+        ]
+    )
+    printed = capsys.readouterr().out
+    assert status == 0, printed
+    assert "staticlambda bench" not in printed  # none of bench's own rows
+    assert "## Lambda Managed Instances: handlers.echo.handler" in printed
+    assert "| 2 | A static bootstrap | 4 |" in printed  # its loader, the parent, two workers
+    rows = json.loads(out.read_text())["managed_instances"]
+    assert [(r["label"], r["workers"]) for r in rows] == [
+        ("A", None),
+        ("B", None),
+        ("A", 2),
+        ("B", 2),
+        ("C", 2),
+    ]
+    assert all(len(r["samples"]) == 1 for r in rows)
