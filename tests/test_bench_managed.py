@@ -64,19 +64,8 @@ def test_managed_only_prints_and_records_the_managed_rows_alone(
     capsys: pytest.CaptureFixture[str], tmp_path: Path, echo_dist: Path
 ) -> None:
     out = tmp_path / "bench.json"
-    status = bench.main(
-        [
-            "--managed-instances",
-            "2",
-            "--managed-only",
-            "--managed-rounds",
-            "1",
-            "--bootstrap",
-            str(echo_dist / "bootstrap"),
-            "--json",
-            str(out),
-        ]
-    )
+    managed = ["--managed-instances", "2", "--managed-only", "--managed-rounds", "1"]
+    status = bench.main([*managed, "--bootstrap", str(echo_dist / "bootstrap"), "--json", str(out)])
     printed = capsys.readouterr().out
     assert status == 0, printed
     assert "staticlambda bench" not in printed  # none of bench's own rows
