@@ -18,7 +18,8 @@
     errors, paths   the build's one error; its places (the repository, .cache)
     rie             the official Runtime Interface Emulator, pinned and checksum-verified
     invoke          run a bootstrap under the emulator (`make invoke`)
-    bench           the bootstrap beside awslambdaric under the emulator (`make bench`)
+    bench           the bootstrap beside awslambdaric under the emulator (`make bench`),
+                    and with --managed-instances N invokes at once (bench/managed.py)
     deploy          upload to AWS Lambda (`make deploy`); with remote_invoke, image_deploy,
                     execution_role and aws_errors, the only modules that use boto3
     execution_role  the role CREATE_ROLE makes (its own logs only), and the only role it reuses

@@ -1,4 +1,4 @@
-"""build/bench.py's pieces: the parsers of what the emulator, Python and strace
+"""build/bench/'s pieces: the parsers of what the emulator, Python and strace
 write, the process-tree memory reading, and one short run of the whole bench
 when a bootstrap is built. No timing is asserted: this is a benchmark's test."""
 

@@ -3,6 +3,7 @@ the same echo handler, under the same official emulator, on the same machine.
 
     python -m build.bench [--cold N] [--warm N] [--bootstrap dist/bootstrap] [--json out]
                           [--build] [--breakdown N] [--no-importtime]
+                          [--managed-instances N [--managed-only] [--boto3-powertools]]
 
 A is `dist/bootstrap`; B is `python -m awslambdaric handlers.echo.handler` on
 the Python that runs this (the machine's, through the project's venv), from the
@@ -29,10 +30,15 @@ Rounds are separated by a sync, so one round's unpacked files are not written
 back during the next; the bench removes what its runtimes unpacked in /tmp
 (the emulator SIGKILLs them). A benchmark, not a test: nothing asserts a timing.
 
+With --managed-instances N, then the Managed Instances rows: N invokes at once in
+one execution environment, A beside awslambdaric's own Managed Instances mode
+(managed.py says how they are measured; --managed-only: those rows alone).
+
 One module each: parsing.py (what the runs print), proctree.py (/proc: the process
 tree, its memory, its unpacked dirs), candidates.py (A, B, one emulator session),
-measure.py (the runs, the cold-start breakdown), report.py (the table), cli.py (the
-options; __main__.py calls it).
+measure.py (the runs, the cold-start breakdown), report.py (the table), managed.py
+(the Managed Instances rows), runtime_api.py (the concurrent Runtime API they run
+against), cli.py (the options; __main__.py calls it).
 """
 
 from __future__ import annotations

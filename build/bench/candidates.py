@@ -77,14 +77,18 @@ def static_candidate(bootstrap: Path, label: str = "A", description: str = "") -
     )
 
 
-def awslambdaric_candidate(handler: str, deps: Path | None = None) -> Candidate:
-    """awslambdaric on this Python, the handler's requirements (if any) on its path."""
+def awslambdaric_candidate(
+    handler: str, deps: Path | None = None, src: Path | None = None
+) -> Candidate:
+    """awslambdaric on this Python, run from ``src`` (default: the repository),
+    ``src`` and the handler's requirements (if any) on its path."""
+    path = ":".join(str(p) for p in (src, deps) if p is not None)
     return Candidate(
         "B",
         f"awslambdaric {awslambdaric_version()}",
         (sys.executable, "-m", "awslambdaric", handler),
-        ROOT,
-        (("PYTHONPATH", str(deps)),) if deps is not None else (),
+        src or ROOT,
+        (("PYTHONPATH", path),) if path else (),
     )
 
 

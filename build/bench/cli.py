@@ -14,6 +14,7 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
+from build.bench import managed
 from build.bench.candidates import (
     BENCH_CACHE,
     LAMBDA_MEMORY_MB,
@@ -140,7 +141,25 @@ def main(argv: list[str] | None = None) -> int:
         type=int,
         default=0,
         metavar="N",
-        help="then the Managed Instances row, N workers (build/bench_concurrency.py; 0: none)",
+        help="then the Managed Instances rows, N workers (build/bench/managed.py; 0: none)",
+    )
+    parser.add_argument(
+        "--managed-only",
+        action="store_true",
+        help="only the Managed Instances rows: none of bench's own (echo, --real)",
+    )
+    parser.add_argument(
+        "--managed-rounds",
+        type=int,
+        default=3,
+        metavar="N",
+        help="runs of each Managed Instances candidate (default 3)",
+    )
+    parser.add_argument(
+        "--boto3-powertools",
+        action="store_true",
+        help="also the Managed Instances rows of a boto3 + Powertools handler "
+        "(builds its bootstrap first)",
     )
     parser.add_argument("--arch", help="x86_64 or arm64: must be this machine's (make: ARCH=)")
     args = parser.parse_args(argv)
@@ -154,69 +173,99 @@ def main(argv: list[str] | None = None) -> int:
         )
     if args.cold < 1 or args.warm < 0 or args.breakdown < 0 or args.limited < 0:
         parser.error("--cold must be at least 1, --warm, --breakdown and --limited at least 0")
+    if args.managed_instances < 0 or args.managed_instances == 1 or args.managed_rounds < 1:
+        parser.error(
+            "--managed-instances must be 0 (none) or at least 2, --managed-rounds at least 1"
+        )
+    if (args.managed_only or args.boto3_powertools) and not args.managed_instances:
+        parser.error("--managed-only and --boto3-powertools need --managed-instances N")
+    if args.managed_only:
+        args.echo = args.real = False
     bootstrap = Path(args.bootstrap).resolve()
-    echo = Function(args.handler)
-    real = Function(REAL_HANDLER, REAL_EVENT, REAL_REQUIREMENTS)
     record: dict[str, Any] = {"machine": machine()}
-    lines: list[str] = []
     try:
-        build_s = run_build(args.handler, bootstrap.parent) if args.echo and args.build else None
-        if args.echo and not bootstrap.is_file():
+        builds = args.build and (args.echo or args.managed_instances)
+        build_s = run_build(args.handler, bootstrap.parent) if builds else None
+        if (args.echo or args.managed_instances) and not bootstrap.is_file():
             print(f"bench: {bootstrap} does not exist: run `make build` first", file=sys.stderr)
             return 1
         env = runtime_env(os.environ)
-        with tempfile.TemporaryDirectory(prefix="bench-", dir=args.tmpdir) as tmp:
-            lines += [
-                f"## staticlambda bench: A static bootstrap vs B awslambdaric "
-                f"{awslambdaric_version()}",
-                "",
-                *(f"- {k}: {v}" for k, v in record["machine"].items()),
-                f"- the runtimes' TMPDIRs: under {tmp}",
-                f"- cold starts alternate A B, {args.cold} each; warm invokes alternate A B, "
-                f"{args.warm} each, one keep-alive connection per candidate",
-            ]
-            if args.echo:
-                lines += ["", f"### {args.handler}"]
-                lines += [f"- load average before: {os.getloadavg()[0]:.2f}", ""]
-                table_lines, results = bench_function(
-                    echo, bootstrap, args, env, Path(tmp), ECHO_TARGETS, build_s
-                )
-                lines += table_lines
-                record["echo"] = {"results": {k: asdict(r) for k, r in results.items()}}
-                split = (
-                    breakdown(
-                        bootstrap, args.handler, args.breakdown, args.importtime, env, Path(tmp)
-                    )
-                    if args.breakdown
-                    else None
-                )
-                if split is not None:
-                    lines += ["", *breakdown_lines(split, results["A"], args.handler)]
-                    record["echo"]["breakdown"] = asdict(split)
-            if args.real:
-                real_dist = BENCH_CACHE / "real-dist"
-                real_build_s = run_build(real.handler, real_dist, real.requirements)
-                lines += [
-                    "",
-                    f"### the real function: {real.handler} ({REAL_REQUIREMENTS.name}), "
-                    f"the same requirements for both, an API Gateway HTTP event",
-                    f"- load average before: {os.getloadavg()[0]:.2f}",
-                    "",
-                ]
-                table_lines, results = bench_function(
-                    real, real_dist / "bootstrap", args, env, Path(tmp), REAL_TARGETS, real_build_s
-                )
-                lines += table_lines
-                record["real"] = {"results": {k: asdict(r) for k, r in results.items()}}
+        if not args.managed_only:
+            print("\n".join(own_rows(args, bootstrap, env, build_s, record)), flush=True)
+            write_record(args.json, record)
+            if args.managed_instances:
+                print()
+        if args.managed_instances:
+            record["managed_instances"] = managed.run(
+                bootstrap,
+                args.handler,
+                args.managed_instances,
+                args.managed_rounds,
+                env,
+                args.boto3_powertools,
+            )
+            write_record(args.json, record)
     except (BuildError, EmulatorError, BenchError) as e:
         print(f"bench: {e}", file=sys.stderr)
         return 1
-    print("\n".join(lines), flush=True)
-    if args.json:
-        Path(args.json).write_text(json.dumps(record, indent=2, default=str) + "\n")
-    if args.managed_instances:
-        from build import bench_concurrency
-
-        print()
-        return bench_concurrency.run(bootstrap, args.handler, args.managed_instances, 3, None)
     return 0
+
+
+def own_rows(
+    args: argparse.Namespace,
+    bootstrap: Path,
+    env: Mapping[str, str],
+    build_s: float | None,
+    record: dict[str, Any],
+) -> list[str]:
+    """Bench's own rows: the echo handler's (unless --no-echo) and the real
+    function's (--real), with the machine they ran on; their results go in ``record``."""
+    echo = Function(args.handler)
+    real = Function(REAL_HANDLER, REAL_EVENT, REAL_REQUIREMENTS)
+    with tempfile.TemporaryDirectory(prefix="bench-", dir=args.tmpdir) as tmp:
+        lines = [
+            f"## staticlambda bench: A static bootstrap vs B awslambdaric {awslambdaric_version()}",
+            "",
+            *(f"- {k}: {v}" for k, v in record["machine"].items()),
+            f"- the runtimes' TMPDIRs: under {tmp}",
+            f"- cold starts alternate A B, {args.cold} each; warm invokes alternate A B, "
+            f"{args.warm} each, one keep-alive connection per candidate",
+        ]
+        if args.echo:
+            lines += ["", f"### {args.handler}"]
+            lines += [f"- load average before: {os.getloadavg()[0]:.2f}", ""]
+            table_lines, results = bench_function(
+                echo, bootstrap, args, env, Path(tmp), ECHO_TARGETS, build_s
+            )
+            lines += table_lines
+            record["echo"] = {"results": {k: asdict(r) for k, r in results.items()}}
+            split = (
+                breakdown(bootstrap, args.handler, args.breakdown, args.importtime, env, Path(tmp))
+                if args.breakdown
+                else None
+            )
+            if split is not None:
+                lines += ["", *breakdown_lines(split, results["A"], args.handler)]
+                record["echo"]["breakdown"] = asdict(split)
+        if args.real:
+            real_dist = BENCH_CACHE / "real-dist"
+            real_build_s = run_build(real.handler, real_dist, real.requirements)
+            lines += [
+                "",
+                f"### the real function: {real.handler} ({REAL_REQUIREMENTS.name}), "
+                f"the same requirements for both, an API Gateway HTTP event",
+                f"- load average before: {os.getloadavg()[0]:.2f}",
+                "",
+            ]
+            table_lines, results = bench_function(
+                real, real_dist / "bootstrap", args, env, Path(tmp), REAL_TARGETS, real_build_s
+            )
+            lines += table_lines
+            record["real"] = {"results": {k: asdict(r) for k, r in results.items()}}
+    return lines
+
+
+def write_record(path: str | None, record: Mapping[str, Any]) -> None:
+    """Every sample so far to --json's file (again after the Managed Instances rows)."""
+    if path:
+        Path(path).write_text(json.dumps(record, indent=2, default=str) + "\n")

@@ -1,15 +1,18 @@
-"""The runtime's process tree under the emulator, read from /proc: its pids, their peak
-resident memory (VmHWM), the directories they unpacked into /tmp."""
+"""The runtime's process tree, read from /proc: its pids, their peak resident memory
+(VmHWM), the directories they unpacked into /tmp; for the Managed Instances bench,
+their CPU time and their Pss and Rss (smaps_rollup)."""
 
 from __future__ import annotations
 
 import os
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 from runtime.frozen import EXTRACTION_PREFIXES
 from runtime.inittrace import parent_of
+
+CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
 
 
 def parent_pids() -> dict[int, int]:
@@ -35,6 +38,40 @@ def descendants(root: int) -> list[int]:
             found.append(child)
             queue.append(child)
     return found
+
+
+def tree_pids(root: int) -> list[int]:
+    """``root`` and every process under it."""
+    return [root, *descendants(root)]
+
+
+def cpu_seconds(pids: Sequence[int]) -> float:
+    """User and system CPU time these processes have used, in seconds."""
+    ticks = 0
+    for pid in pids:
+        try:
+            with open(f"/proc/{pid}/stat") as f:
+                fields = f.read().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        ticks += int(fields[11]) + int(fields[12])  # utime, stime
+    return ticks / CLOCK_TICKS
+
+
+def rollup_kb(pids: Sequence[int]) -> tuple[int, int]:
+    """Summed Pss and Rss, in kB, from each process's smaps_rollup."""
+    pss = rss = 0
+    for pid in pids:
+        try:
+            with open(f"/proc/{pid}/smaps_rollup") as f:
+                for line in f:
+                    if line.startswith("Pss:"):
+                        pss += int(line.split()[1])
+                    elif line.startswith("Rss:"):
+                        rss += int(line.split()[1])
+        except OSError:
+            continue
+    return pss, rss
 
 
 def status_kb(pid: int, name: str) -> int:

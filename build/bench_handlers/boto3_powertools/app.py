@@ -1,4 +1,4 @@
-"""The bench's heavier handler (build/bench_concurrency.py): what a typical
+"""The bench's heavier handler (build/bench/managed.py): what a typical
 function does at init, import boto3 and Powertools and make its clients."""
 
 from __future__ import annotations
