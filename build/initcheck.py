@@ -34,14 +34,12 @@ import tempfile
 import threading
 import time
 from dataclasses import dataclass
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 from build.errors import BuildError
 from build.paths import ROOT
+from build.runtime_api import INIT_ERROR, NEXT, LocalRuntimeAPI, RuntimeAPIHandler
 
-NEXT_PATH = "/2018-06-01/runtime/invocation/next"
-INIT_ERROR_PATH = "/2018-06-01/runtime/init/error"
 LAMBDA_UID = "993:990"  # an unprivileged user, as Lambda runs bootstrap
 DEFAULT_TIMEOUT = 120.0  # Lambda gives init 10 s; a loaded build machine is slower
 
@@ -69,14 +67,14 @@ class Outcome:
         return cls(**json.loads(text))
 
 
-class _RuntimeAPI(BaseHTTPRequestHandler):
+class _RuntimeAPI(RuntimeAPIHandler):
     """Records the runtime's first word; never hands out an event."""
 
     outcome: Outcome
     decided: threading.Event
 
     def do_GET(self) -> None:
-        if self.path == NEXT_PATH:
+        if self.path == NEXT:
             self.outcome.reached_next = True
             self.decided.set()
             # No event: hold the request until the process is stopped.
@@ -85,8 +83,8 @@ class _RuntimeAPI(BaseHTTPRequestHandler):
         self.send_error(404)
 
     def do_POST(self) -> None:
-        body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
-        if self.path == INIT_ERROR_PATH:
+        body = self.read_body()
+        if self.path == INIT_ERROR:
             try:
                 error = json.loads(body)
             except ValueError:
@@ -96,12 +94,7 @@ class _RuntimeAPI(BaseHTTPRequestHandler):
             )
             self.outcome.error_message = str(error.get("errorMessage", ""))
             self.decided.set()
-        self.send_response(202)
-        self.send_header("Content-Length", "0")
-        self.end_headers()
-
-    def log_message(self, *args: object) -> None:
-        pass
+        self.answer(202)
 
 
 def function_env(runtime_api: str, handler: str, tmpdir: str) -> dict[str, str]:
@@ -127,11 +120,9 @@ def run_once(command: list[str], handler: str, tmpdir: str, timeout: float) -> O
     """Start ``command`` against our Runtime API; stop it once it has decided."""
     outcome = Outcome()
     decided = threading.Event()
-    api = type("RuntimeAPI", (_RuntimeAPI,), {"outcome": outcome, "decided": decided})
-    server = ThreadingHTTPServer(("127.0.0.1", 0), api)
-    server.daemon_threads = True
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    env = function_env(f"127.0.0.1:{server.server_address[1]}", handler, tmpdir)
+    answering = type("RuntimeAPI", (_RuntimeAPI,), {"outcome": outcome, "decided": decided})
+    server = LocalRuntimeAPI(answering)
+    env = function_env(server.address, handler, tmpdir)
     started = time.monotonic()
     with tempfile.TemporaryFile() as log:
         process = subprocess.Popen(
@@ -147,7 +138,7 @@ def run_once(command: list[str], handler: str, tmpdir: str, timeout: float) -> O
         outcome.exit_status = process.wait()
         log.seek(0)
         outcome.output = log.read().decode(errors="replace")
-    server.shutdown()
+    server.close()
     return outcome
 
 

@@ -16,9 +16,9 @@ from __future__ import annotations
 import json
 import os
 import sys
-import threading
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import ClassVar
+
+from build.runtime_api import LocalRuntimeAPI, RuntimeAPIHandler
 
 # Imported lazily by the runtime, on some paths only: the CA bundle (frozen.py),
 # a streamed response, graceful shutdown, Lambda Managed Instances' workers.
@@ -32,30 +32,23 @@ LAZY = (
 )
 
 
-class _OneShotRuntimeAPI(BaseHTTPRequestHandler):
+class _OneShotRuntimeAPI(RuntimeAPIHandler):
     events: ClassVar[list[bytes]] = [b"not json", b'{"fail": true}', b'{"text": "Hello"}']
 
     def do_GET(self) -> None:
         if not self.events:
-            self.send_response(500)
-            self.end_headers()
+            self.answer(500)
             return
         body = self.events.pop(0)
-        self.send_response(200)
-        self.send_header("Lambda-Runtime-Aws-Request-Id", f"probe-{len(self.events)}")
-        self.send_header("Lambda-Runtime-Deadline-Ms", "9999999999999")
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
+        headers = {
+            "Lambda-Runtime-Aws-Request-Id": f"probe-{len(self.events)}",
+            "Lambda-Runtime-Deadline-Ms": "9999999999999",
+        }
+        self.answer(200, headers, body)
 
     def do_POST(self) -> None:
-        self.rfile.read(int(self.headers.get("Content-Length", "0")))
-        self.send_response(202)
-        self.send_header("Content-Length", "0")
-        self.end_headers()
-
-    def log_message(self, *args: object) -> None:
-        pass
+        self.read_body()
+        self.answer(202)
 
 
 def probe_handler(event: dict[str, object], context: object) -> object:
@@ -66,9 +59,8 @@ def probe_handler(event: dict[str, object], context: object) -> object:
 
 
 def measure() -> list[str]:
-    server = ThreadingHTTPServer(("127.0.0.1", 0), _OneShotRuntimeAPI)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    os.environ["AWS_LAMBDA_RUNTIME_API"] = f"127.0.0.1:{server.server_address[1]}"
+    server = LocalRuntimeAPI(_OneShotRuntimeAPI)
+    os.environ["AWS_LAMBDA_RUNTIME_API"] = server.address
     os.environ["STATICLAMBDA_INIT_TRACE"] = "1"
     import runtime.frozen  # noqa: F401  (what the frozen entry imports first)
     from runtime.__main__ import main
@@ -94,7 +86,7 @@ def measure() -> list[str]:
             os.dup2(saved[0], 1)
             os.dup2(saved[1], 2)
             sys.stdout, sys.stderr = stdout, stderr  # main() swapped in its own streams
-    server.shutdown()
+    server.close()
     for name in LAZY:
         __import__(name)
     return sorted(sys.modules)

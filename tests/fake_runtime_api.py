@@ -37,12 +37,10 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from email.message import Message
 from http.client import parse_headers
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
-PREFIX = "/2018-06-01/runtime"
-NEXT = f"{PREFIX}/invocation/next"
-INIT_ERROR = f"{PREFIX}/init/error"
+from build.runtime_api import INIT_ERROR, NEXT, PREFIX, LocalRuntimeAPI, RuntimeAPIHandler
+
 FUNCTION_ARN = "arn:aws:lambda:us-east-1:123456789012:function:fake"
 NO_MORE_EVENTS = (
     b'{"errorMessage":"fake Runtime API: no more events","errorType":"Fake.NoMoreEvents"}'
@@ -112,19 +110,13 @@ class FakeRuntimeAPI:
         self._finished = False
         self._watched: int | None = None
         self.on_chunk: Callable[[str, bytes], None] | None = None
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), _Handler)
-        self._server.api = self  # type: ignore[attr-defined]
-        self._thread = threading.Thread(
-            target=self._server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
-        )
-        self._thread.start()
+        self._server = LocalRuntimeAPI(_Handler, self, poll=0.05)
         self._closed = False
 
     @property
     def address(self) -> str:
         """host:port, as AWS_LAMBDA_RUNTIME_API gives it."""
-        host, port = self._server.server_address[:2]
-        return f"{host}:{port}"
+        return self._server.address
 
     def add_event(
         self,
@@ -190,8 +182,7 @@ class FakeRuntimeAPI:
         self.finish()
         if not self._closed:
             self._closed = True
-            self._server.shutdown()
-            self._server.server_close()
+            self._server.close()
 
     def __enter__(self) -> FakeRuntimeAPI:
         return self
@@ -235,7 +226,7 @@ class FakeRuntimeAPI:
         return 404, {"Content-Type": "text/plain"}, b"not a Runtime API path"
 
 
-class _Handler(BaseHTTPRequestHandler):
+class _Handler(RuntimeAPIHandler):
     # HTTP/1.0: one request per connection, so that after close() nothing is
     # left listening and "refused" is certain.
     protocol_version = "HTTP/1.0"
@@ -256,18 +247,11 @@ class _Handler(BaseHTTPRequestHandler):
                 self.command, self.path, self.headers, b"".join(chunks), chunks, trailers, pid, at
             )
         else:
-            body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
-            recorded = Recorded(self.command, self.path, self.headers, body, pid=pid, at=at)
-        status, headers, out = api.answer(recorded)
-        try:
-            self.send_response(status)
-            for name, value in headers.items():
-                self.send_header(name, value)
-            self.send_header("Content-Length", str(len(out)))
-            self.end_headers()
-            self.wfile.write(out)
-        except (BrokenPipeError, ConnectionResetError):
-            pass  # a waiting /next whose process has gone: nobody to answer
+            recorded = Recorded(
+                self.command, self.path, self.headers, self.read_body(), pid=pid, at=at
+            )
+        # A waiting /next whose process has gone has nobody to answer: answer() says nothing.
+        self.answer(*api.answer(recorded))
 
     def _read_chunked(self, api: FakeRuntimeAPI) -> tuple[tuple[bytes, ...], Message]:
         chunks: list[bytes] = []
@@ -281,9 +265,6 @@ class _Handler(BaseHTTPRequestHandler):
             chunks.append(chunk)
             if api.on_chunk is not None:
                 api.on_chunk(self.path, chunk)
-
-    def log_message(self, format: str, *args: Any) -> None:
-        pass  # the recorded requests say it all
 
 
 def _peer_pid(port: int, root: int) -> int | None:

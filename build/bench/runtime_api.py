@@ -9,14 +9,12 @@ from __future__ import annotations
 import threading
 import time
 from collections import deque
-from collections.abc import Mapping
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 from build.bench.candidates import EVENT
 from build.errors import BenchError
+from build.runtime_api import NEXT, LocalRuntimeAPI, RuntimeAPIHandler
 
-NEXT = "/2018-06-01/runtime/invocation/next"
 FUNCTION_ARN = "arn:aws:lambda:us-east-1:123456789012:function:bench"
 
 
@@ -33,14 +31,11 @@ class ConcurrentRuntimeAPI:
         self.errors: list[str] = []
         self._served = 0
         self._closed = False
-        self._server = _QuietServer(("127.0.0.1", 0), _APIHandler)
-        self._server.daemon_threads = True
-        self._server.api = self  # type: ignore[attr-defined]
-        threading.Thread(target=self._server.serve_forever, daemon=True).start()
+        self._server = LocalRuntimeAPI(_APIHandler, self)
 
     @property
     def address(self) -> str:
-        return f"127.0.0.1:{self._server.server_address[1]}"
+        return self._server.address
 
     def add_events(self, count: int) -> None:
         with self._changed:
@@ -82,23 +77,17 @@ class ConcurrentRuntimeAPI:
         with self._changed:
             self._closed = True
             self._changed.notify_all()
-        self._server.shutdown()
-        self._server.server_close()
+        self._server.close()
 
 
-class _QuietServer(ThreadingHTTPServer):
-    def handle_error(self, request: Any, client_address: Any) -> None:
-        pass  # a runtime stopped mid-request resets its connection: expected here
-
-
-class _APIHandler(BaseHTTPRequestHandler):
+class _APIHandler(RuntimeAPIHandler):
     protocol_version = "HTTP/1.1"  # keep-alive, as both runtimes use it
 
     def do_GET(self) -> None:
         api: ConcurrentRuntimeAPI = self.server.api  # type: ignore[attr-defined]
         event = api.next_event() if self.path == NEXT else None
         if event is None:
-            self._answer(500, {}, b'{"errorType":"Bench.Closed"}')
+            self.answer(500, {}, b'{"errorType":"Bench.Closed"}')
             return
         request_id, body = event
         deadline = str(int(time.time() * 1000) + 60_000)
@@ -108,24 +97,10 @@ class _APIHandler(BaseHTTPRequestHandler):
             "Lambda-Runtime-Invoked-Function-Arn": FUNCTION_ARN,
             "Content-Type": "application/json",
         }
-        self._answer(200, headers, body)
+        self.answer(200, headers, body)
 
     def do_POST(self) -> None:
         api: ConcurrentRuntimeAPI = self.server.api  # type: ignore[attr-defined]
-        self.rfile.read(int(self.headers.get("Content-Length") or 0))
+        self.read_body()
         api.answered(self.path)
-        self._answer(202, {}, b'{"status":"OK"}')
-
-    def _answer(self, status: int, headers: Mapping[str, str], body: bytes) -> None:
-        try:
-            self.send_response(status)
-            for name, value in headers.items():
-                self.send_header(name, value)
-            self.send_header("Content-Length", str(len(body)))
-            self.end_headers()
-            self.wfile.write(body)
-        except OSError:
-            pass  # the runtime was stopped while it waited
-
-    def log_message(self, format: str, *args: Any) -> None:
-        pass
+        self.answer(202, {}, b'{"status":"OK"}')
