@@ -31,6 +31,8 @@ from runtime.logs import RequestIdFilter
 from runtime.loop import InvokeLoop
 
 ROOT = Path(__file__).resolve().parent.parent
+# A user's function in a folder of its own, with a requirements file (aws-lambda-powertools).
+USERFUNC = ROOT / "tests" / "fixtures" / "userfunc"
 
 # The write_module fixture (conftest.py): write_module("fn", source) -> the file's path.
 WriteModule = Callable[[str, str], Path]
