@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 from fake_runtime_api import FakeRuntimeAPI
-from support import APP, ORDERS, USERFUNC, WriteModule, build, debian_tool
+from support import APP, ORDERS, USERFUNC, WriteModule, build, build_function, debian_tool
 
 # --- environment --------------------------------------------------------------
 # Every test starts without what Lambda (or a developer's shell) puts in the
@@ -60,15 +60,7 @@ def echo_dist(tmp_path_factory: pytest.TempPathFactory) -> Path:
 @pytest.fixture(scope="session")
 def user_dist(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """The same for a user's function (tests/fixtures/userfunc) with its requirements file."""
-    return build(
-        tmp_path_factory.mktemp("user-dist"),
-        "--handler",
-        "app.handler",
-        "--src",
-        str(USERFUNC),
-        "--requirements",
-        str(USERFUNC / "requirements.txt"),
-    )
+    return build_function(tmp_path_factory.mktemp("user-dist"), USERFUNC)
 
 
 # --- the logging app ----------------------------------------------------------

@@ -188,6 +188,19 @@ def build(dist: Path, *extra: str) -> Path:
     return dist
 
 
+def build_function(dist: Path, src: Path) -> Path:
+    """``build`` a function folder laid out as a user's: app.handler and its requirements.txt."""
+    return build(
+        dist,
+        "--handler",
+        "app.handler",
+        "--src",
+        str(src),
+        "--requirements",
+        str(src / "requirements.txt"),
+    )
+
+
 # --- handlers -----------------------------------------------------------------
 
 

@@ -25,7 +25,7 @@ from pathlib import Path
 
 import botocore.session
 import pytest
-from support import ROOT, build, run_pipeline
+from support import ROOT, build, build_function, run_pipeline
 
 from build.botocore_models import SECTION
 from build.image import make_image
@@ -41,15 +41,7 @@ CHROOT = shutil.which("chroot") or "/usr/sbin/chroot"
 
 @pytest.fixture(scope="module")
 def boto3_dist(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return build(
-        tmp_path_factory.mktemp("boto3-dist"),
-        "--handler",
-        "app.handler",
-        "--src",
-        str(BOTO3FUNC),
-        "--requirements",
-        str(BOTO3FUNC / "requirements.txt"),
-    )
+    return build_function(tmp_path_factory.mktemp("boto3-dist"), BOTO3FUNC)
 
 
 @pytest.fixture(scope="module")
