@@ -1,7 +1,7 @@
 """glibc's and OpenSSL's own release, read from the version string each library carries.
 
-A distribution's package version (2.36-9+deb12u4) is not what NVD's CPEs name; the
-upstream release (2.36) is, so these libraries also get a CPE with it.
+A distribution's package version (Debian 12's libc6 2.36-9+deb12u14) is not what NVD's CPEs
+name; the upstream release (glibc 2.36) is, so these libraries also get a CPE with it.
 """
 
 from __future__ import annotations
