@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 from fake_runtime_api import FakeRuntimeAPI
-from support import APP, ORDERS, WriteModule, build, debian_tool
+from support import APP, ORDERS, USERFUNC, WriteModule, build, build_function, debian_tool
 
 # --- environment --------------------------------------------------------------
 # Every test starts without what Lambda (or a developer's shell) puts in the
@@ -47,14 +47,20 @@ def api() -> Iterator[FakeRuntimeAPI]:
 
 
 # --- built bootstraps ---------------------------------------------------------
-# A static bootstrap takes minutes to build: one of the default echo handler,
-# built and zipped once per run, for every test that only needs a bootstrap.
+# A static bootstrap takes minutes to build: one of the default echo handler and one
+# of a user's function with requirements, each built and zipped once per run.
 
 
 @pytest.fixture(scope="session")
 def echo_dist(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A dist/ folder as `make zip` leaves it for the echo handler: bootstrap, function.zip."""
     return build(tmp_path_factory.mktemp("echo-dist"))
+
+
+@pytest.fixture(scope="session")
+def user_dist(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The same for a user's function (tests/fixtures/userfunc) with its requirements file."""
+    return build_function(tmp_path_factory.mktemp("user-dist"), USERFUNC)
 
 
 # --- the logging app ----------------------------------------------------------

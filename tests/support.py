@@ -31,6 +31,8 @@ from runtime.logs import RequestIdFilter
 from runtime.loop import InvokeLoop
 
 ROOT = Path(__file__).resolve().parent.parent
+# A user's function in a folder of its own, with a requirements file (aws-lambda-powertools).
+USERFUNC = ROOT / "tests" / "fixtures" / "userfunc"
 
 # The write_module fixture (conftest.py): write_module("fn", source) -> the file's path.
 WriteModule = Callable[[str, str], Path]
@@ -184,6 +186,19 @@ def build(dist: Path, *extra: str) -> Path:
     zipped = run_pipeline("zip", "--dist", str(dist))
     assert zipped.returncode == 0, zipped.stdout + zipped.stderr
     return dist
+
+
+def build_function(dist: Path, src: Path) -> Path:
+    """``build`` a function folder laid out as a user's: app.handler and its requirements.txt."""
+    return build(
+        dist,
+        "--handler",
+        "app.handler",
+        "--src",
+        str(src),
+        "--requirements",
+        str(src / "requirements.txt"),
+    )
 
 
 # --- handlers -----------------------------------------------------------------

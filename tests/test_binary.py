@@ -1,8 +1,8 @@
 """The built, static bootstrap: what `make build` and `make zip` produce, run
 under the official Runtime Interface Emulator, and in an empty root.
 
-Each binary is built once per test run (the echo default, and a user's
-function from another directory with a requirements file).
+Each binary is built once per test run (the echo default and a user's function
+from another directory with a requirements file: conftest.py; the others here).
 """
 
 from __future__ import annotations
@@ -10,13 +10,10 @@ from __future__ import annotations
 import base64
 import gzip
 import hashlib
-import importlib.metadata
 import io
 import json
 import os
-import platform
 import shutil
-import ssl
 import subprocess
 import sys
 import tarfile
@@ -25,18 +22,16 @@ import zipfile
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, HTTPServer
 from pathlib import Path
-from typing import Any
 
 import botocore.session
 import pytest
-from support import ROOT, build, run_pipeline
+from support import ROOT, build, build_function, run_pipeline
 
 from build.botocore_models import SECTION
 from build.image import make_image
 from build.rie import Emulator, emulator_path, free_port
 from runtime.inittrace import PROGRAM_STAGE, STATICX_STAGE
 
-USERFUNC = ROOT / "tests" / "fixtures" / "userfunc"
 BOTO3FUNC = ROOT / "tests" / "fixtures" / "boto3func"
 IS_ROOT = os.geteuid() == 0
 NOT_ROOT_REASON = "needs root for chroot and mounts (CI runs as root)"
@@ -45,29 +40,8 @@ CHROOT = shutil.which("chroot") or "/usr/sbin/chroot"
 
 
 @pytest.fixture(scope="module")
-def user_dist(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return build(
-        tmp_path_factory.mktemp("user-dist"),
-        "--handler",
-        "app.handler",
-        "--src",
-        str(USERFUNC),
-        "--requirements",
-        str(USERFUNC / "requirements.txt"),
-    )
-
-
-@pytest.fixture(scope="module")
 def boto3_dist(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return build(
-        tmp_path_factory.mktemp("boto3-dist"),
-        "--handler",
-        "app.handler",
-        "--src",
-        str(BOTO3FUNC),
-        "--requirements",
-        str(BOTO3FUNC / "requirements.txt"),
-    )
+    return build_function(tmp_path_factory.mktemp("boto3-dist"), BOTO3FUNC)
 
 
 @pytest.fixture(scope="module")
@@ -529,66 +503,6 @@ def test_tls_verifies_in_an_empty_root(
     # ...and certificates are verified: an unknown CA is refused, a trusted one accepted.
     assert body["untrusted_server"] == "refused: SSLCertVerificationError"
     assert body["trusted_server"] == "ok: hello over tls"
-
-
-# --- the SBOM beside the bootstrap (build/sbom.py) --------------------------------
-
-
-def read_sbom(dist: Path) -> dict[str, Any]:
-    from cyclonedx.schema import SchemaVersion
-    from cyclonedx.validation.json import JsonStrictValidator
-
-    text = (dist / "bootstrap.cdx.json").read_text()
-    assert JsonStrictValidator(SchemaVersion.V1_6).validate_str(text) is None
-    return dict(json.loads(text))
-
-
-def by_purl(sbom: dict[str, Any]) -> dict[str, dict[str, Any]]:
-    """Components by purl without qualifiers; properties as a dict."""
-    found = {}
-    for component in sbom["components"]:
-        component["props"] = {p["name"]: p["value"] for p in component.get("properties", [])}
-        found[component.get("purl", component["name"]).split("?")[0]] = component
-    return found
-
-
-def test_the_sbom_lists_what_the_function_bootstrap_holds(user_dist: Path) -> None:
-    sbom = read_sbom(user_dist)
-    digest = hashlib.sha256((user_dist / "bootstrap").read_bytes()).hexdigest()
-    assert sbom["metadata"]["component"]["hashes"] == [{"alg": "SHA-256", "content": digest}]
-    components = by_purl(sbom)
-    # The function's requirement, at the version its requirements file pins...
-    name, version = (USERFUNC / "requirements.txt").read_text().strip().split("==")
-    powertools = components[f"pkg:pypi/{name}@{version}"]
-    assert powertools["props"]["staticlambda:part"] == "requirements"
-    # ...not boto3, which powertools imports only if present: the function's build
-    # environment holds its requirements and the build pins, not the tool's packages...
-    assert not [purl for purl in components if purl.startswith("pkg:pypi/boto3@")]
-    # ...the runtime's own, and the interpreter.
-    httpx = components[f"pkg:pypi/httpx@{importlib.metadata.version('httpx')}"]
-    assert httpx["props"]["staticlambda:part"] == "runtime"
-    assert f"pkg:generic/cpython@{platform.python_version()}" in components
-    # glibc and OpenSSL as this machine's Python reports them: the libraries bundled.
-    cpes = {c.get("cpe", "") for c in sbom["components"]}
-    assert f"cpe:2.3:a:gnu:glibc:{platform.libc_ver()[1]}:*:*:*:*:*:*:*" in cpes
-    openssl = ssl.OPENSSL_VERSION.split()[1]
-    assert f"cpe:2.3:a:openssl:openssl:{openssl}:*:*:*:*:*:*:*" in cpes
-    libssl = [c for c in sbom["components"] if "openssl" in c.get("cpe", "")]
-    assert {"libssl.so.3", "libcrypto.so.3"} <= set(
-        libssl[0]["props"]["staticlambda:files"].split(", ")
-    )
-
-
-def test_the_echo_sbom_is_valid_and_a_broken_one_is_not(echo_dist: Path) -> None:
-    from cyclonedx.schema import SchemaVersion
-    from cyclonedx.validation.json import JsonStrictValidator
-
-    sbom = read_sbom(echo_dist)
-    handler = sbom["metadata"]["component"]["properties"]
-    assert handler == [{"name": "staticlambda:handler", "value": "handlers.echo.handler"}]
-    assert "pkg:pypi/aws-lambda-powertools" not in json.dumps(sbom)
-    sbom["components"][0]["type"] = "not-a-type"
-    assert JsonStrictValidator(SchemaVersion.V1_6).validate_str(json.dumps(sbom)) is not None
 
 
 # --- the container image (build/image.py) -----------------------------------------
