@@ -19,10 +19,10 @@
     rie             the official Runtime Interface Emulator, pinned and checksum-verified
     invoke          run a bootstrap under the emulator (`make invoke`)
     bench           the bootstrap beside awslambdaric under the emulator (`make bench`)
-    deploy          upload to AWS Lambda (`make deploy`); with remote_invoke, image_deploy,
-                    execution_role and aws_errors, the only modules that use boto3
+    deploy          upload to AWS Lambda (`make deploy`), or with PACKAGE=image push the OCI
+                    archive to ECR and run it by digest; with remote_invoke, execution_role
+                    and aws_errors, the only modules that use boto3
     execution_role  the role CREATE_ROLE makes (its own logs only), and the only role it reuses
-    image_deploy    `make deploy PACKAGE=image`: the OCI archive pushed to ECR, run by digest
     sam             one function of a SAM template, as `sam build` asks (staticlambda.mk)
     redaction       credentials masked in deploy's output, also JSON-, URL-, base64-encoded
 

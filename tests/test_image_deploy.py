@@ -37,7 +37,10 @@ from test_deploy import (
     make_zip,
 )
 
-from build import deploy, image_deploy
+from build import deploy
+from build.aws_errors import DeployError
+from build.deploy.ecr import SKOPEO_MISSING
+from build.deploy.image import Image, read_image
 from build.image import write_image
 
 __all__ = ["clean_env"]  # a fixture, used by name
@@ -116,17 +119,17 @@ def pushes(log: Path) -> list[dict[str, Any]]:
     return [json.loads(line) for line in log.read_text().splitlines()] if log.exists() else []
 
 
-def image(dist: Path, body: bytes = b"v1") -> image_deploy.Image:
+def image(dist: Path, body: bytes = b"v1") -> Image:
     dist.mkdir(parents=True, exist_ok=True)
     (dist / "bootstrap").write_bytes(elf_header(X86_64) + body)
     write_image(dist / "bootstrap", dist / "image.oci.tar")
-    return image_deploy.read_image(dist / "image.oci.tar")
+    return read_image(dist / "image.oci.tar")
 
 
 def run(*args: str) -> tuple[int, str, str]:
     out, err = io.StringIO(), io.StringIO()
     with redirect_stdout(io.StringIO()), redirect_stderr(io.StringIO()):
-        code = image_deploy.main(list(args), out=out, err=err, sleep=lambda _: None)
+        code = deploy.main(list(args), out=out, err=err, sleep=lambda _: None)
     return code, out.getvalue(), err.getvalue()
 
 
@@ -312,7 +315,7 @@ def test_a_missing_skopeo_is_one_line_before_anything_changes(
     code, _, err = run(
         "--function=hello", f"--repository={REPOSITORY}", "--create-role", f"--image={built.path}"
     )
-    assert (code, err) == (1, f"deploy: error: {image_deploy.SKOPEO_MISSING}\n")
+    assert (code, err) == (1, f"deploy: error: {SKOPEO_MISSING}\n")
     assert client("iam").list_roles()["Roles"] == []
 
 
@@ -328,10 +331,10 @@ def test_make_deploy_package_image_passes_its_variables_as_data(tmp_path: Path) 
         "IMAGE_TAG=$(shell touch pwned)",
         "DIST=out",
     )
-    (argv,) = [c for c in calls if "build.image_deploy" in c]
+    (argv,) = [c for c in calls if "build.deploy" in c]
     assert argv[1:] == [
         "-m",
-        "build.image_deploy",
+        "build.deploy",
         "--image=out/image.oci.tar",
         f"--repository={REPOSITORY}",
         "--tag=$(shell touch pwned)",
@@ -354,8 +357,8 @@ def test_make_deploy_package_image_passes_its_variables_as_data(tmp_path: Path) 
 def test_an_archive_changed_since_make_image_is_refused(tmp_path: Path) -> None:
     built = image(tmp_path / "dist")
     built.path.write_bytes(built.path.read_bytes() + b"\0" * 512)
-    with pytest.raises(image_deploy.DeployError) as refused:
-        image_deploy.read_image(built.path)
+    with pytest.raises(DeployError) as refused:
+        read_image(built.path)
     assert str(refused.value) == (
         f"{built.path} is not the image recorded in image.oci.tar.sha256: run `make image`"
     )

@@ -1,5 +1,6 @@
 """The deployer: a plan applied through one Lambda client, each call followed by Lambda's own
-waiter, then CodeSha256 and architecture checked."""
+waiter, then what landed checked: a zip's CodeSha256 (Deployer), an image's digest
+(ImageDeployer), and the architecture."""
 
 from __future__ import annotations
 
@@ -21,19 +22,32 @@ from build.aws_errors import (
     with_retries,
 )
 from build.deploy.artifact import Artifact, human_size
-from build.deploy.plan import LATEST_PUBLISHED, Plan, Wanted, creation_settings
+from build.deploy.image import Image
+from build.deploy.plan import (
+    DEFAULT_MEMORY_MB,
+    DEFAULT_TIMEOUT_S,
+    LATEST_PUBLISHED,
+    ImageWanted,
+    Plan,
+    Wanted,
+    creation_settings,
+)
 
 
-def get_configuration(lambda_client: Any, function_name: str) -> dict[str, Any] | None:
+def get_function(lambda_client: Any, function_name: str) -> dict[str, Any] | None:
+    """GetFunction's answer (Configuration and Code); None when there is no such function."""
     try:
-        configuration: dict[str, Any] = lambda_client.get_function(FunctionName=function_name)[
-            "Configuration"
-        ]
+        found: dict[str, Any] = lambda_client.get_function(FunctionName=function_name)
     except botocore.exceptions.ClientError as e:
         if error_code(e) == "ResourceNotFoundException":
             return None
         raise
-    return configuration
+    return found
+
+
+def get_configuration(lambda_client: Any, function_name: str) -> dict[str, Any] | None:
+    found = get_function(lambda_client, function_name)
+    return None if found is None else dict(found["Configuration"])
 
 
 def describe_state(configuration: Mapping[str, Any]) -> str:
@@ -118,13 +132,18 @@ class Deployer:
             "Description": "staticlambda: Python in one static bootstrap",
             **creation_settings(wanted, artifact),
         }
-        self.console.info(f"creating {wanted.function_name}")
+        self.create_function(params, role_is_ours)
+
+    def create_function(self, params: Mapping[str, Any], role_is_ours: bool) -> None:
+        """CreateFunction (a zip or an image, as ``params`` say), then wait until Active."""
+        name = params["FunctionName"]
+        self.console.info(f"creating {name}")
         # IAM is eventually consistent: a role made by --create-role (now, or by a run that
         # failed a moment ago) may take seconds to be assumable. A role the user named that
         # Lambda cannot assume is wrong, and waiting would not help.
         retry_if = is_role_not_ready if role_is_ours else is_throttling
         self._retrying(lambda: self.lambda_client.create_function(**params), retry_if, attempts=10)
-        self.wait("function_active_v2", wanted.function_name, "Active")
+        self.wait("function_active_v2", name, "Active")
 
     def wait_for_update_in_progress(self, name: str, configuration: Mapping[str, Any]) -> None:
         """An update another client started must end before ours can begin."""
@@ -182,4 +201,51 @@ class Deployer:
             raise DeployError(
                 f"{function_name} runs on {arch}, but bootstrap is {artifact.architecture}"
             )
+        return configuration
+
+
+class ImageDeployer(Deployer):
+    """The same calls, waits and retries, with an image for code."""
+
+    def create_image_function(self, wanted: ImageWanted, role: str, role_is_ours: bool) -> None:
+        params = {
+            "FunctionName": wanted.function_name,
+            "Role": role,
+            "PackageType": "Image",
+            "Code": {"ImageUri": wanted.image_uri},
+            "Description": "staticlambda: Python in one static bootstrap, as an image",
+            "MemorySize": wanted.memory_size or DEFAULT_MEMORY_MB,
+            "Timeout": wanted.timeout or DEFAULT_TIMEOUT_S,
+            "Architectures": [wanted.architecture],
+        }
+        self.create_function(params, role_is_ours)
+
+    def update_image_function(
+        self, wanted: ImageWanted, plan: Plan, current: Mapping[str, Any]
+    ) -> None:
+        name = wanted.function_name
+        self.wait_for_update_in_progress(name, current["Configuration"])
+        if plan.upload_code:
+            self.console.info(f"pointing {name} at {wanted.image_uri}")
+            self.update_code(name, ImageUri=wanted.image_uri, Architectures=[wanted.architecture])
+        self.update_configuration(name, plan.configuration)
+
+    def verify_image(self, wanted: ImageWanted, image: Image) -> dict[str, Any]:
+        """The function must run this image, by digest, on its architecture."""
+        landed = get_function(self.lambda_client, wanted.function_name)
+        if landed is None:
+            raise DeployError(f"{wanted.function_name} vanished while being deployed")
+        code = landed.get("Code", {})
+        resolved = str(code.get("ResolvedImageUri") or "")
+        if code.get("ImageUri") != wanted.image_uri or (
+            resolved and not resolved.endswith("@" + image.digest)
+        ):
+            raise DeployError(
+                f"Lambda reports image {resolved or code.get('ImageUri')} for "
+                f"{wanted.function_name}, not {wanted.image_uri}"
+            )
+        arch = (landed["Configuration"].get("Architectures") or ["x86_64"])[0]
+        if arch != wanted.architecture:
+            raise DeployError(f"{wanted.function_name} runs on {arch}, not {wanted.architecture}")
+        configuration: dict[str, Any] = landed["Configuration"]
         return configuration
