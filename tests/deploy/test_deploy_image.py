@@ -1,4 +1,5 @@
-"""`make deploy PACKAGE=image` against moto in server mode, with a recording `skopeo`.
+"""`make deploy PACKAGE=image` (build/deploy/image_cli.py, ecr.py, image.py) against moto in
+server mode, with a recording `skopeo`.
 
 moto runs with MOTO_LAMBDA_STUB_ECR=false: CreateFunction and UpdateFunctionCode then accept
 an ImageUri only when its image is in moto's ECR. The `skopeo` on PATH records its argv and
@@ -22,20 +23,20 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from test_deploy import (
+from deploy_support import (
     ACCOUNT,
     KEY_ID,
     REGION,
+    ROOT,
     SECRET,
     TOKEN,
     X86_64,
-    MotoServer,
-    clean_env,
     client,
     elf_header,
     make_role,
     make_zip,
 )
+from support import MotoServer
 
 from build import deploy
 from build.aws_errors import DeployError
@@ -43,9 +44,6 @@ from build.deploy.ecr import SKOPEO_MISSING
 from build.deploy.image import Image, read_image
 from build.image import write_image
 
-__all__ = ["clean_env"]  # a fixture, used by name
-
-ROOT = Path(__file__).resolve().parent.parent
 REPOSITORY = f"{ACCOUNT}.dkr.ecr.{REGION}.amazonaws.com/hello"
 ECR_PASSWORD = f"{ACCOUNT}-auth-token"  # what moto's GetAuthorizationToken gives
 
