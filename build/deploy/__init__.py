@@ -14,11 +14,11 @@ Lambda, then prove the code that landed is ours.
                     (build/execution_role.py): reused only if this deploy made it
     Deployer        CreateFunction, or UpdateFunctionCode then UpdateFunctionConfiguration,
                     each followed by Lambda's own waiter (function_active_v2 /
-                    function_updated_v2); then verify CodeSha256 (an image: its digest)
-                    and architecture
+                    function_updated_v2); then verify CodeSha256 (ZipDeployer) or the
+                    image's digest (ImageDeployer), and the architecture
 
 One module each: artifact.py, image.py, ecr.py, plan.py, role.py, deployer.py; cli.py (the
-options, the plan in words, the run; __main__.py calls it), image_cli.py (the run for an
+options, the plan in words, the run; __main__.py calls it), image_cli.py (the plan for an
 image). The session, the redacting console and the one-line error exit are build/aws.py's,
 shared with remote_invoke.
 
@@ -43,7 +43,13 @@ from build.deploy.artifact import (
     read_artifact,
 )
 from build.deploy.cli import main, parser, run
-from build.deploy.deployer import Deployer, describe_state, get_configuration
+from build.deploy.deployer import (
+    Deployer,
+    ImageDeployer,
+    ZipDeployer,
+    describe_state,
+    get_configuration,
+)
 from build.deploy.plan import (
     DEFAULT_MEMORY_MB,
     DEFAULT_RUNTIME,
@@ -63,10 +69,12 @@ __all__ = [
     "Aws",
     "Console",
     "Deployer",
+    "ImageDeployer",
     "Parser",
     "Plan",
     "RoleStep",
     "Wanted",
+    "ZipDeployer",
     "code_sha256",
     "describe_state",
     "elf_architecture",

@@ -1,5 +1,5 @@
 """`python -m build.deploy`: the options, the plan in words, and the run, for a zip; for an
-image (`make deploy PACKAGE=image`) the run is image_cli.py's."""
+image (`make deploy PACKAGE=image`) the plan is image_cli.py's."""
 
 from __future__ import annotations
 
@@ -23,9 +23,9 @@ from build.deploy.artifact import (
     human_size,
     read_artifact,
 )
-from build.deploy.deployer import Deployer, get_configuration
+from build.deploy.deployer import ZipDeployer, get_configuration
 from build.deploy.image import DEFAULT_IMAGE
-from build.deploy.image_cli import run_image
+from build.deploy.image_cli import plan_image
 from build.deploy.plan import (
     DEFAULT_MEMORY_MB,
     DEFAULT_RUNTIME,
@@ -231,15 +231,22 @@ def wants_image(args: argparse.Namespace) -> bool:
 
 
 def run(args: argparse.Namespace, console: Console, sleep: Callable[[float], Any]) -> int:
-    """A zip, or with any of the image's options an image (image_cli.py)."""
-    if not wants_image(args):
-        return run_zip(args, console, sleep)
-    if args.zip is not None:
+    """Plan a zip, or with any of the image's options an image (image_cli.py), and say the
+    plan; then, unless it is a dry run, carry it out."""
+    if wants_image(args) and args.zip is not None:
         raise UsageError("give --zip (a .zip function) or --image (PACKAGE=image), not both")
-    return run_image(args, console, sleep)
+    carry_out = (plan_image if wants_image(args) else plan_zip)(args, console, sleep)
+    if args.dry_run:
+        console.info("dry run: nothing was changed")
+        return 0
+    carry_out()
+    return 0
 
 
-def run_zip(args: argparse.Namespace, console: Console, sleep: Callable[[float], Any]) -> int:
+def plan_zip(
+    args: argparse.Namespace, console: Console, sleep: Callable[[float], Any]
+) -> Callable[[], None]:
+    """Everything checked and nothing changed: the plan said, and what carries it out."""
     artifact = read_artifact(args.zip or DEFAULT_ZIP)
     wanted = wanted_from(args, artifact, console)
     console.info(
@@ -270,23 +277,8 @@ def run_zip(args: argparse.Namespace, console: Console, sleep: Callable[[float],
     role_step = RoleStep.look(aws, args, function) if plan.create and args.create_role else None
     role_words = role_step.describe() if role_step else None
     console.info(describe_plan(plan, args, aws.region, artifact.code_sha256, role_words))
-    if args.dry_run:
-        console.info("dry run: nothing was changed")
-        return 0
-
-    deployer = Deployer(lambda_client, console, sleep)
-    if plan.create:
-        role: str = role_step.role_arn(console) if role_step else args.role
-        deployer.create(wanted, artifact, role, role_is_ours=args.create_role)
-    elif current is not None and not plan.up_to_date:
-        deployer.update(wanted, artifact, plan, current)
-    landed = deployer.verify(name, artifact)
-    what = "created" if plan.create else ("checked" if plan.up_to_date else "updated")
-    console.info(
-        f"{what} {landed.get('FunctionArn', name)}: CodeSha256 {landed['CodeSha256']} matches "
-        f"{artifact.path} ({landed.get('Runtime')}, {artifact.architecture})"
-    )
-    return 0
+    deployer = ZipDeployer(lambda_client, console, wanted, artifact, sleep)
+    return lambda: deployer.apply(plan, current, role_step, args.role)
 
 
 def main(

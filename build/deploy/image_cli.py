@@ -97,7 +97,11 @@ def describe_image_plan(
     return f"{name} exists in {region}: {verb}update " + "; ".join(plan.changes)
 
 
-def run_image(args: argparse.Namespace, console: Console, sleep: Callable[[float], Any]) -> int:
+def plan_image(
+    args: argparse.Namespace, console: Console, sleep: Callable[[float], Any]
+) -> Callable[[], None]:
+    """Everything checked and nothing changed: the plan said, and what carries it out (the
+    push, then the function)."""
     image = read_image(args.image or DEFAULT_IMAGE)
     wanted, repository, tag = image_wanted_from(args, image)
     console.info(
@@ -133,21 +137,10 @@ def run_image(args: argparse.Namespace, console: Console, sleep: Callable[[float
     )
     role = args.role or (role_step.describe() if role_step else "")
     console.info(describe_image_plan(plan, wanted, aws.region, verb, role))
-    if args.dry_run:
-        console.info("dry run: nothing was changed")
-        return 0
+    deployer = ImageDeployer(lambda_client, console, wanted, image, sleep)
 
-    push(image, repository, tag, ecr_password(ecr, repository, console), console)
-    deployer = ImageDeployer(lambda_client, console, sleep)
-    if plan.create:
-        role_arn: str = role_step.role_arn(console) if role_step else args.role
-        deployer.create_image_function(wanted, role_arn, role_is_ours=args.create_role)
-    elif current is not None and not plan.up_to_date:
-        deployer.update_image_function(wanted, plan, current)
-    landed = deployer.verify_image(wanted, image)
-    what = "created" if plan.create else ("checked" if plan.up_to_date else "updated")
-    console.info(
-        f"{what} {landed.get('FunctionArn', wanted.function_name)}: runs "
-        f"{wanted.image_uri} ({image.architecture})"
-    )
-    return 0
+    def carry_out() -> None:
+        push(image, repository, tag, ecr_password(ecr, repository, console), console)
+        deployer.apply(plan, current, role_step, args.role)
+
+    return carry_out

@@ -80,7 +80,9 @@ with open(argv[argv.index("--digestfile") + 1], "w") as f:
 
 
 @pytest.fixture(scope="module")
-def moto_ecr(tmp_path_factory: pytest.TempPathFactory) -> Iterator[MotoServer]:
+def moto_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[MotoServer]:
+    """This module's own moto, whose Lambda takes only images its ECR holds; conftest.py's
+    `aws` fixture aims the commands at it and resets it before each test."""
     saved = os.environ.get("MOTO_LAMBDA_STUB_ECR")
     os.environ["MOTO_LAMBDA_STUB_ECR"] = "false"  # the server reads it from its environment
     try:
@@ -91,13 +93,6 @@ def moto_ecr(tmp_path_factory: pytest.TempPathFactory) -> Iterator[MotoServer]:
             os.environ["MOTO_LAMBDA_STUB_ECR"] = saved
     yield server
     server.stop()
-
-
-@pytest.fixture
-def aws(moto_ecr: MotoServer, clean_env: None, monkeypatch: pytest.MonkeyPatch) -> MotoServer:
-    moto_ecr.reset()
-    monkeypatch.setenv("AWS_ENDPOINT_URL", moto_ecr.url)
-    return moto_ecr
 
 
 @pytest.fixture
