@@ -9,6 +9,7 @@ import base64
 import json
 import os
 import re
+import shutil
 import subprocess
 import tempfile
 from dataclasses import dataclass
@@ -51,29 +52,43 @@ class Repository:
             )
         return cls(found["account"], found["region"], found["name"], uri)
 
+    def check_exists(self, ecr: Any) -> None:
+        """DescribeRepositories: a missing repository is one line that says how to make it."""
+        try:
+            ecr.describe_repositories(registryId=self.account, repositoryNames=[self.name])
+        except botocore.exceptions.ClientError as e:
+            if error_code(e) == "RepositoryNotFoundException":
+                raise DeployError(
+                    f"ECR repository {self.name} does not exist in {self.account} "
+                    f"{self.region}: aws ecr create-repository --repository-name "
+                    f"{self.name} --region {self.region}"
+                ) from None
+            raise
 
-def check_repository(ecr: Any, repository: Repository) -> None:
-    try:
-        ecr.describe_repositories(registryId=repository.account, repositoryNames=[repository.name])
-    except botocore.exceptions.ClientError as e:
-        if error_code(e) == "RepositoryNotFoundException":
-            raise DeployError(
-                f"ECR repository {repository.name} does not exist in {repository.account} "
-                f"{repository.region}: aws ecr create-repository --repository-name "
-                f"{repository.name} --region {repository.region}"
-            ) from None
-        raise
+    def password(self, ecr: Any, console: Console) -> str:
+        """ECR's token, as `aws ecr get-login-password` gives it; hidden from the console
+        first."""
+        answer = ecr.get_authorization_token(registryIds=[self.account])
+        token = answer["authorizationData"][0]["authorizationToken"]
+        user, _, password = base64.b64decode(token).decode().partition(":")
+        console.hide(token, password)
+        if user != "AWS" or not password:
+            raise DeployError("ECR's GetAuthorizationToken gave no AWS password")
+        return password
 
 
-def ecr_password(ecr: Any, repository: Repository, console: Console) -> str:
-    """ECR's token, as `aws ecr get-login-password` gives it; hidden from the console first."""
-    answer = ecr.get_authorization_token(registryIds=[repository.account])
-    token = answer["authorizationData"][0]["authorizationToken"]
-    user, _, password = base64.b64decode(token).decode().partition(":")
-    console.hide(token, password)
-    if user != "AWS" or not password:
-        raise DeployError("ECR's GetAuthorizationToken gave no AWS password")
-    return password
+def image_tag(image: Image, given: str | None) -> str:
+    """IMAGE_TAG, or one named after the image's digest; refused if a registry would."""
+    tag = given or f"staticlambda-{image.digest.split(':')[1][:12]}"
+    if not TAG.match(tag):
+        raise UsageError(f"IMAGE_TAG={tag!r} is not a tag an image registry accepts")
+    return tag
+
+
+def require_skopeo() -> None:
+    """Before anything is changed: without skopeo nothing can be pushed."""
+    if shutil.which("skopeo") is None:
+        raise DeployError(SKOPEO_MISSING)
 
 
 def skopeo_command(image: Image, reference: str, authfile: Path, digestfile: Path) -> list[str]:

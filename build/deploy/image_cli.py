@@ -19,21 +19,13 @@ function's package type).
 from __future__ import annotations
 
 import argparse
-import shutil
 from typing import Any, Callable
 
 from build.aws import Aws, Console
-from build.aws_errors import DeployError, UsageError
+from build.aws_errors import UsageError
 from build.deploy.artifact import human_size
 from build.deploy.deployer import ImageDeployer, get_function
-from build.deploy.ecr import (
-    SKOPEO_MISSING,
-    TAG,
-    Repository,
-    check_repository,
-    ecr_password,
-    push,
-)
+from build.deploy.ecr import Repository, image_tag, push, require_skopeo
 from build.deploy.image import DEFAULT_IMAGE, Image, read_image
 from build.deploy.plan import ImageWanted, Plan, make_image_plan
 from build.deploy.role import RoleStep
@@ -73,9 +65,7 @@ def image_wanted_from(
     if not args.repository:
         raise UsageError(steps(image, FunctionRef.parse(args.function).name))
     repository = Repository.parse(args.repository)
-    tag = args.tag or f"staticlambda-{image.digest.split(':')[1][:12]}"
-    if not TAG.match(tag):
-        raise UsageError(f"IMAGE_TAG={tag!r} is not a tag an image registry accepts")
+    tag = image_tag(image, args.tag)
     uri = f"{repository.uri}@{image.digest}"
     wanted = ImageWanted(
         args.function, uri, image.architecture, args.memory, args.timeout, args.role
@@ -116,10 +106,10 @@ def plan_image(
             f"IMAGE_REPOSITORY is in {repository.region}, the function in {aws.region}: Lambda "
             "runs images from its own region's ECR"
         )
-    if not args.dry_run and shutil.which("skopeo") is None:
-        raise DeployError(SKOPEO_MISSING)
+    if not args.dry_run:
+        require_skopeo()
     ecr, lambda_client = aws.client("ecr"), aws.client("lambda")
-    check_repository(ecr, repository)
+    repository.check_exists(ecr)
     function = FunctionRef.parse(args.function)
     current = get_function(lambda_client, wanted.function_name)
     plan = make_image_plan(current, wanted)
@@ -140,7 +130,7 @@ def plan_image(
     deployer = ImageDeployer(lambda_client, console, wanted, image, sleep)
 
     def carry_out() -> None:
-        push(image, repository, tag, ecr_password(ecr, repository, console), console)
+        push(image, repository, tag, repository.password(ecr, console), console)
         deployer.apply(plan, current, role_step, args.role)
 
     return carry_out
