@@ -42,6 +42,7 @@ from build import deploy
 from build.aws_errors import DeployError
 from build.deploy.ecr import SKOPEO_MISSING
 from build.deploy.image import Image, read_image
+from build.errors import BuildError
 from build.image import write_image
 
 REPOSITORY = f"{ACCOUNT}.dkr.ecr.{REGION}.amazonaws.com/hello"
@@ -355,3 +356,65 @@ def test_an_archive_changed_since_make_image_is_refused(tmp_path: Path) -> None:
     assert str(refused.value) == (
         f"{built.path} is not the image recorded in image.oci.tar.sha256: run `make image`"
     )
+
+
+@pytest.mark.parametrize(
+    ("header", "message"),
+    [
+        (b"#!/bin/sh\n" + bytes(20), "is not a 64-bit little-endian ELF: run `make build`"),
+        (
+            elf_header(X86_64)[:4] + b"\x01" + elf_header(X86_64)[5:],
+            "is not a 64-bit little-endian ELF: run `make build`",
+        ),
+        (elf_header(0x28), "is built for ELF machine 0x28, not one Lambda runs"),
+    ],
+    ids=["script", "32-bit", "arm32"],
+)
+def test_make_image_refuses_a_bootstrap_lambda_cannot_run(
+    tmp_path: Path, header: bytes, message: str
+) -> None:
+    bootstrap = tmp_path / "bootstrap"
+    bootstrap.write_bytes(header + b"v1")
+    with pytest.raises(BuildError) as refused:
+        write_image(bootstrap, tmp_path / "image.oci.tar")
+    assert str(refused.value) == f"{bootstrap} {message}"
+    assert not (tmp_path / "image.oci.tar").exists()
+
+
+def test_a_zip_and_an_image_at_once_is_a_usage_error(tmp_path: Path) -> None:
+    built = image(tmp_path / "dist")
+    code, out, err = run(
+        "--function=hello", f"--image={built.path}", f"--zip={tmp_path / 'function.zip'}"
+    )
+    assert (code, out) == (2, "")
+    assert err == (
+        "deploy: error: give --zip (a .zip function) or --image (PACKAGE=image), not both\n"
+    )
+
+
+def test_python_m_build_deploy_with_image_options_deploys_the_image(
+    aws: MotoServer, skopeo_log: Path, tmp_path: Path
+) -> None:
+    # The one command line: `--image` makes `python -m build.deploy` an image deploy.
+    client("ecr").create_repository(repositoryName="hello")
+    built = image(tmp_path / "dist")
+    done = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "build.deploy",
+            "--function=hello",
+            f"--repository={REPOSITORY}",
+            f"--role={make_role()}",
+            f"--image={built.path}",
+        ],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    assert f"runs {REPOSITORY}@{built.digest} (x86_64)" in done.stdout
+    assert len(pushes(skopeo_log)) == 1
+    assert function()["Code"]["ImageUri"] == f"{REPOSITORY}@{built.digest}"
