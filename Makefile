@@ -234,11 +234,12 @@ deploy: $(STAMP)
 	$(PY) -m $(DEPLOY_PACKAGE) $(strip $(DEPLOY_ARGS))
 
 # PACKAGE=zip (the default): dist/function.zip. PACKAGE=image: dist/image.oci.tar, pushed
-# to IMAGE_REPOSITORY with skopeo, deployed as a container-image function (build/image_deploy.py).
+# to IMAGE_REPOSITORY with skopeo, deployed as a container-image function (one command,
+# build/deploy/: --image and its options make it an image deploy, build/deploy/image_cli.py).
 ifeq ($(filter-out zip,$(value PACKAGE)),)
 DEPLOY_PACKAGE = build.deploy "--zip=$$SL_DIST/function.zip"
 else ifeq ($(value PACKAGE),image)
-DEPLOY_PACKAGE = build.image_deploy "--image=$$SL_DIST/image.oci.tar" \
+DEPLOY_PACKAGE = build.deploy "--image=$$SL_DIST/image.oci.tar" \
   $(call opt,IMAGE_REPOSITORY,--repository) $(call opt,IMAGE_TAG,--tag)
 else ifneq ($(filter deploy,$(MAKECMDGOALS)),)
 $(error PACKAGE=$(value PACKAGE) is neither zip nor image)

@@ -14,16 +14,18 @@
     verify          `ldd` and `file` must call the result static
     initcheck       start the binary once: its init must reach /next (empty root, no network)
     package         the deterministic function.zip and its .sha256
+    sbom            dist/bootstrap.cdx.json: what the bootstrap holds, as CycloneDX (sbom/)
     pipeline        the command line that runs the stages (`make build`, `make zip`)
     errors, paths   the build's one error; its places (the repository, .cache)
     rie             the official Runtime Interface Emulator, pinned and checksum-verified
     invoke          run a bootstrap under the emulator (`make invoke`)
     bench           the bootstrap beside awslambdaric under the emulator (`make bench`),
                     and with --managed-instances N invokes at once (bench/managed.py)
-    deploy          upload to AWS Lambda (`make deploy`); with remote_invoke, image_deploy,
-                    execution_role and aws_errors, the only modules that use boto3
+    runtime_api     a Runtime API the build serves itself (initcheck, runtime_imports, bench)
+    deploy          upload to AWS Lambda (`make deploy`), or with PACKAGE=image push the OCI
+                    archive to ECR and run it by digest; with remote_invoke, execution_role
+                    and aws_errors, the only modules that use boto3
     execution_role  the role CREATE_ROLE makes (its own logs only), and the only role it reuses
-    image_deploy    `make deploy PACKAGE=image`: the OCI archive pushed to ECR, run by digest
     sam             one function of a SAM template, as `sam build` asks (staticlambda.mk)
     redaction       credentials masked in deploy's output, also JSON-, URL-, base64-encoded
 

@@ -1,5 +1,6 @@
-"""The AWS plumbing deploy, image_deploy and remote_invoke share: one boto3 session with its
-credentials checked and hidden, one console that redacts every line, one way to end a command.
+"""The AWS plumbing deploy (a zip or an image) and remote_invoke share: one boto3 session with
+its credentials checked and hidden, one console that redacts every line, one way to end a
+command.
 
     Aws       the session: region (AWS_REGION honoured), partition, clients with retries
     Console   progress to stdout; notices, warnings, errors to stderr; secrets redacted
@@ -113,7 +114,7 @@ def run_cli(
     parse: Callable[[], argparse.Namespace],
     run: Callable[[argparse.Namespace], int],
 ) -> int:
-    """The main of every command that talks to AWS (deploy, image deploy, remote-invoke):
+    """The main of every command that talks to AWS (deploy, remote-invoke):
     the credentials it runs with hidden from all it prints, `--debug` honoured, every
     failure one line (guarded)."""
     console.hide(*(environ.get(name) for name in SECRET_VARIABLES))

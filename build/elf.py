@@ -27,6 +27,24 @@ class ElfError(Exception):
     pass
 
 
+class NotElf64(ElfError):
+    """An ELF file, but 32-bit or big-endian: Lambda runs neither."""
+
+
+def header_machine(header: bytes) -> int:
+    """e_machine of a 64-bit little-endian ELF file, from its first 20 bytes (or more).
+
+    ElfError when it is no ELF file, NotElf64 when it is another kind: each caller says it in
+    its own words (deploy of a zip's member, `make image` of a file).
+    """
+    if len(header) < 20 or header[:4] != b"\x7fELF":
+        raise ElfError("not an ELF file")
+    if header[4] != 2 or header[5] != 1:
+        raise NotElf64("not a 64-bit little-endian ELF")
+    (e_machine,) = struct.unpack_from("<H", header, 18)
+    return int(e_machine)
+
+
 @dataclass(frozen=True)
 class ElfInfo:
     architecture: str

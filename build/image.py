@@ -23,13 +23,13 @@ import gzip
 import hashlib
 import io
 import json
-import struct
 import sys
 import tarfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from build.elf import ElfError, header_machine
 from build.errors import BuildError
 from build.package import write_sha256_file
 
@@ -49,9 +49,12 @@ EPOCH = "1970-01-01T00:00:00Z"  # what a reproducible image says it was made at
 def oci_architecture(bootstrap: Path) -> str:
     with open(bootstrap, "rb") as f:
         header = f.read(20)
-    if len(header) < 20 or header[:4] != b"\x7fELF" or header[4] != 2 or header[5] != 1:
-        raise BuildError(f"{bootstrap} is not a 64-bit little-endian ELF: run `make build`")
-    (machine,) = struct.unpack_from("<H", header, 18)
+    try:
+        machine = header_machine(header)
+    except ElfError:
+        raise BuildError(
+            f"{bootstrap} is not a 64-bit little-endian ELF: run `make build`"
+        ) from None
     if machine not in OCI_ARCHITECTURES:
         raise BuildError(f"{bootstrap} is built for ELF machine {machine:#x}, not one Lambda runs")
     return OCI_ARCHITECTURES[machine]

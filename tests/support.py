@@ -11,9 +11,11 @@ import json
 import os
 import re
 import shutil
+import socket
 import subprocess
 import sys
 import time
+import urllib.request
 from collections.abc import Callable, MutableMapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -245,6 +247,7 @@ APP = """\
 import logging
 import os
 import time
+import urllib.request
 
 from lambda_orders import check
 
@@ -353,3 +356,61 @@ def debian_tool(command: str, package: str) -> str:
             return str(shutil.which(command))
     last = (ran.stderr or ran.stdout).strip().splitlines()[-1:] or ["no output"]
     pytest.skip(f"no {command}: apt-get install {package} failed: {last[0]}")
+
+
+# --- moto in server mode --------------------------------------------------------
+# The AWS API over real HTTP for the deploy tests (tests/deploy/) and test_arm64.py.
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+class MotoServer:
+    """`python -m moto.server` in its own process: its state never leaks into this one."""
+
+    def __init__(self, log: Path):
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
+        # AWS's managed policies (AWSLambdaBasicExecutionRole) exist only when asked for.
+        env["MOTO_IAM_LOAD_MANAGED_POLICIES"] = "true"
+        with open(log, "wb") as out:
+            self.process = subprocess.Popen(
+                [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(self.port)],
+                env=env,
+                stdout=out,
+                stderr=subprocess.STDOUT,
+            )
+        deadline = time.monotonic() + 20
+        while True:
+            try:
+                urllib.request.urlopen(f"{self.url}/moto-api/data.json", timeout=1).close()
+                break
+            except OSError:
+                if self.process.poll() is not None or time.monotonic() > deadline:
+                    self.stop()
+                    raise RuntimeError(f"moto server did not start:\n{log.read_text()}") from None
+                time.sleep(0.05)
+        # No Docker here: Invoke answers with the event instead of running the code.
+        self.post("/moto-api/config", {"lambda": {"use_docker": False}})
+
+    def post(self, path: str, body: dict[str, Any] | None = None) -> None:
+        data = json.dumps(body or {}).encode()
+        urllib.request.urlopen(
+            urllib.request.Request(self.url + path, data=data), timeout=10
+        ).close()
+
+    def reset(self) -> None:
+        self.post("/moto-api/reset")
+
+    def stop(self) -> None:
+        if self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()

@@ -272,7 +272,7 @@ def test_init_and_handler_errors_are_reported_as_on_x86_64(arm64_bare: Path) -> 
 def test_deploy_plans_arm64_from_the_zip_and_refuses_another_arch(
     arm64_echo: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from test_deploy import MotoServer
+    from support import MotoServer
 
     server = MotoServer(tmp_path / "moto.log")
     try:

@@ -5,22 +5,17 @@ from __future__ import annotations
 
 import hashlib
 import re
-import struct
 import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from build.aws_errors import (
-    DeployError,
-)
+from build.aws_errors import DeployError
+from build.elf import ARCH_ALIASES as ARCH_ALIASES  # re-exported: the CLI's --arch
+from build.elf import ELF_MACHINES, ElfError, NotElf64, header_machine
 from build.package import code_sha256 as code_sha256  # re-exported: deploy.code_sha256
 
 DEFAULT_ZIP = Path("dist/function.zip")
 HANDLER_FILE = "bootstrap.handler"  # written by the build beside function.zip
-
-# ELF e_machine values of the two instruction sets Lambda runs.
-ELF_MACHINES = {0x3E: "x86_64", 0xB7: "arm64"}
-ARCH_ALIASES = {"x86_64": "x86_64", "amd64": "x86_64", "arm64": "arm64", "aarch64": "arm64"}
 
 # Lambda's quotas for a .zip package sent in the request itself (not through S3).
 MAX_ZIP_BYTES = 50 * 1024 * 1024
@@ -46,11 +41,14 @@ def human_size(size: int) -> str:
 
 def elf_architecture(header: bytes) -> str:
     """The Lambda architecture of an ELF executable, from its first 20 bytes."""
-    if len(header) < 20 or header[:4] != b"\x7fELF":
-        raise DeployError("bootstrap in the zip is not an ELF executable")
-    if header[4] != 2 or header[5] != 1:
-        raise DeployError("bootstrap is not a 64-bit little-endian ELF; Lambda runs only those")
-    (machine,) = struct.unpack_from("<H", header, 18)
+    try:
+        machine = header_machine(header)
+    except NotElf64:
+        raise DeployError(
+            "bootstrap is not a 64-bit little-endian ELF; Lambda runs only those"
+        ) from None
+    except ElfError:
+        raise DeployError("bootstrap in the zip is not an ELF executable") from None
     if machine not in ELF_MACHINES:
         raise DeployError(
             f"bootstrap is built for ELF machine {machine:#x}; Lambda runs x86_64 (0x3e) "

@@ -1,4 +1,5 @@
-"""`python -m build.deploy`: the options, the plan in words, and the run."""
+"""`python -m build.deploy`: the options, the plan in words, and the run, for a zip; for an
+image (`make deploy PACKAGE=image`) the plan is image_cli.py's."""
 
 from __future__ import annotations
 
@@ -13,9 +14,7 @@ from typing import Any, Callable, TextIO
 
 from build import execution_role
 from build.aws import Aws, Console, Parser, run_cli
-from build.aws_errors import (
-    UsageError,
-)
+from build.aws_errors import UsageError
 from build.deploy.artifact import (
     ARCH_ALIASES,
     DEFAULT_ZIP,
@@ -24,7 +23,9 @@ from build.deploy.artifact import (
     human_size,
     read_artifact,
 )
-from build.deploy.deployer import Deployer, get_configuration
+from build.deploy.deployer import ZipDeployer, get_configuration
+from build.deploy.image import DEFAULT_IMAGE
+from build.deploy.image_cli import plan_image
 from build.deploy.plan import (
     DEFAULT_MEMORY_MB,
     DEFAULT_RUNTIME,
@@ -68,8 +69,9 @@ def bounded(low: int, high: int, unit: str) -> Callable[[str], int]:
 def parser() -> Parser:
     p = Parser(
         prog="python -m build.deploy",
-        description="Create or update a Lambda function from dist/function.zip, wait until "
-        "Lambda is ready, and check that the CodeSha256 it reports is the zip's.",
+        description="Create or update a Lambda function from dist/function.zip (or from "
+        "dist/image.oci.tar pushed to ECR), wait until Lambda is ready, and check that the code "
+        "it reports is what was built: the zip's CodeSha256, the image's digest.",
         epilog="Exit status: 0 done, 1 AWS or artifact failure, 2 usage error. Credentials, "
         "region and endpoints come as for the AWS CLI (AWS_PROFILE, AWS_REGION, "
         "AWS_ENDPOINT_URL, AWS_ENDPOINT_URL_LAMBDA, AWS_ENDPOINT_URL_IAM, ...).",
@@ -111,20 +113,18 @@ def parser() -> Parser:
     p.add_argument(
         "--region", help="AWS region (default: AWS_REGION or the profile's; make: REGION=)"
     )
-    p.add_argument(
-        "--memory",
-        type=bounded(128, 10240, "MB"),
-        metavar="MB",
-        help=f"memory size; {DEFAULT_MEMORY_MB} on create, unchanged on update if not given "
-        "(make: MEMORY=)",
-    )
-    p.add_argument(
-        "--timeout",
-        type=bounded(1, 900, "seconds"),
-        metavar="SECONDS",
-        help=f"timeout; {DEFAULT_TIMEOUT_S} on create, unchanged on update if not given "
-        "(make: TIMEOUT=)",
-    )
+    # Within Lambda's own bounds; on update, a setting not given is left as it is.
+    for option, unit, low, high, what, default in (
+        ("--memory", "MB", 128, 10240, "memory size", DEFAULT_MEMORY_MB),
+        ("--timeout", "seconds", 1, 900, "timeout", DEFAULT_TIMEOUT_S),
+    ):
+        p.add_argument(
+            option,
+            type=bounded(low, high, unit),
+            metavar=unit.upper(),
+            help=f"{what}; {default} on create, unchanged on update if not given "
+            f"(make: {option[2:].upper()}=)",
+        )
     p.add_argument(
         "--capacity-provider",
         metavar="ARN",
@@ -141,8 +141,22 @@ def parser() -> Parser:
         "--handler",
         help=f"handler name to give Lambda (default: dist/{HANDLER_FILE}, else {DEFAULT_HANDLER})",
     )
-    p.add_argument(
-        "--zip", type=Path, default=DEFAULT_ZIP, help=f"the package (default: {DEFAULT_ZIP})"
+    p.add_argument("--zip", type=Path, help=f"the package (default: {DEFAULT_ZIP})")
+    image = p.add_argument_group(
+        "a container-image function (make deploy PACKAGE=image)",
+        "Any of these deploys an image instead of a zip: pushed to ECR with skopeo, run by "
+        "its digest.",
+    )
+    image.add_argument(
+        "--image", type=Path, help=f"the OCI archive `make image` wrote ({DEFAULT_IMAGE})"
+    )
+    image.add_argument(
+        "--repository",
+        metavar="URI",
+        help="<account>.dkr.ecr.<region>.amazonaws.com/<name> (make: IMAGE_REPOSITORY=)",
+    )
+    image.add_argument(
+        "--tag", help="the tag pushed (default: staticlambda-<digest>) (make: IMAGE_TAG=)"
     )
     p.add_argument(
         "--dry-run",
@@ -212,8 +226,28 @@ def describe_plan(
     return f"{name} exists in {region}: {verb}update " + "; ".join(plan.changes)
 
 
+def wants_image(args: argparse.Namespace) -> bool:
+    return any(value is not None for value in (args.image, args.repository, args.tag))
+
+
 def run(args: argparse.Namespace, console: Console, sleep: Callable[[float], Any]) -> int:
-    artifact = read_artifact(args.zip)
+    """Plan a zip, or with any of the image's options an image (image_cli.py), and say the
+    plan; then, unless it is a dry run, carry it out."""
+    if wants_image(args) and args.zip is not None:
+        raise UsageError("give --zip (a .zip function) or --image (PACKAGE=image), not both")
+    carry_out = (plan_image if wants_image(args) else plan_zip)(args, console, sleep)
+    if args.dry_run:
+        console.info("dry run: nothing was changed")
+        return 0
+    carry_out()
+    return 0
+
+
+def plan_zip(
+    args: argparse.Namespace, console: Console, sleep: Callable[[float], Any]
+) -> Callable[[], None]:
+    """Everything checked and nothing changed: the plan said, and what carries it out."""
+    artifact = read_artifact(args.zip or DEFAULT_ZIP)
     wanted = wanted_from(args, artifact, console)
     console.info(
         f"{artifact.path}: {human_size(artifact.size)}, CodeSha256 {artifact.code_sha256}, "
@@ -243,23 +277,8 @@ def run(args: argparse.Namespace, console: Console, sleep: Callable[[float], Any
     role_step = RoleStep.look(aws, args, function) if plan.create and args.create_role else None
     role_words = role_step.describe() if role_step else None
     console.info(describe_plan(plan, args, aws.region, artifact.code_sha256, role_words))
-    if args.dry_run:
-        console.info("dry run: nothing was changed")
-        return 0
-
-    deployer = Deployer(lambda_client, console, sleep)
-    if plan.create:
-        role: str = role_step.role_arn(console) if role_step else args.role
-        deployer.create(wanted, artifact, role, role_is_ours=args.create_role)
-    elif current is not None and not plan.up_to_date:
-        deployer.update(wanted, artifact, plan, current)
-    landed = deployer.verify(name, artifact)
-    what = "created" if plan.create else ("checked" if plan.up_to_date else "updated")
-    console.info(
-        f"{what} {landed.get('FunctionArn', name)}: CodeSha256 {landed['CodeSha256']} matches "
-        f"{artifact.path} ({landed.get('Runtime')}, {artifact.architecture})"
-    )
-    return 0
+    deployer = ZipDeployer(lambda_client, console, wanted, artifact, sleep)
+    return lambda: deployer.apply(plan, current, role_step, args.role)
 
 
 def main(

@@ -1,11 +1,13 @@
 """The deployer: a plan applied through one Lambda client, each call followed by Lambda's own
-waiter, then CodeSha256 and architecture checked."""
+waiter, then what landed checked: a zip's CodeSha256 (Deployer), an image's digest
+(ImageDeployer), and the architecture."""
 
 from __future__ import annotations
 
 import time
+from abc import ABC, abstractmethod
 from collections.abc import Mapping
-from typing import Any, Callable
+from typing import Any, Callable, Generic, Protocol, TypeVar
 
 import botocore.config  # type: ignore[import-untyped]
 import botocore.exceptions  # type: ignore[import-untyped]
@@ -21,19 +23,33 @@ from build.aws_errors import (
     with_retries,
 )
 from build.deploy.artifact import Artifact, human_size
-from build.deploy.plan import LATEST_PUBLISHED, Plan, Wanted, creation_settings
+from build.deploy.image import Image
+from build.deploy.plan import (
+    DEFAULT_MEMORY_MB,
+    DEFAULT_TIMEOUT_S,
+    LATEST_PUBLISHED,
+    ImageWanted,
+    Plan,
+    Wanted,
+    creation_settings,
+)
+from build.deploy.role import RoleStep
 
 
-def get_configuration(lambda_client: Any, function_name: str) -> dict[str, Any] | None:
+def get_function(lambda_client: Any, function_name: str) -> dict[str, Any] | None:
+    """GetFunction's answer (Configuration and Code); None when there is no such function."""
     try:
-        configuration: dict[str, Any] = lambda_client.get_function(FunctionName=function_name)[
-            "Configuration"
-        ]
+        found: dict[str, Any] = lambda_client.get_function(FunctionName=function_name)
     except botocore.exceptions.ClientError as e:
         if error_code(e) == "ResourceNotFoundException":
             return None
         raise
-    return configuration
+    return found
+
+
+def get_configuration(lambda_client: Any, function_name: str) -> dict[str, Any] | None:
+    found = get_function(lambda_client, function_name)
+    return None if found is None else dict(found["Configuration"])
 
 
 def describe_state(configuration: Mapping[str, Any]) -> str:
@@ -46,20 +62,65 @@ def describe_state(configuration: Mapping[str, Any]) -> str:
     return ", ".join(parts) + (f": {reason}" if reason else "") or "no state reported"
 
 
-class Deployer:
-    """Applies a plan through one Lambda client: the calls, the waits, the final check."""
+class NamesAFunction(Protocol):
+    @property
+    def function_name(self) -> str: ...
+
+
+WantedT = TypeVar("WantedT", bound=NamesAFunction)  # plan.Wanted, plan.ImageWanted
+CodeT = TypeVar("CodeT")
+
+
+class Deployer(ABC, Generic[WantedT, CodeT]):
+    """Applies a plan through one Lambda client: the calls, the waits, the final check.
+
+    What differs between a zip and an image (the create, update and verify calls) is a
+    subclass's: ZipDeployer, ImageDeployer. The order, the waits and the retries are here.
+    """
 
     def __init__(
         self,
         lambda_client: Any,
         console: Console,
+        wanted: WantedT,
+        code: CodeT,  # the zip (Artifact) or the image (Image)
         sleep: Callable[[float], Any] = time.sleep,
         clock: Callable[[], float] = time.monotonic,
     ):
         self.lambda_client = lambda_client
         self.console = console
+        self.wanted, self.code = wanted, code
         self.sleep = sleep
         self.clock = clock
+
+    def apply(
+        self, plan: Plan, current: Mapping[str, Any] | None, role_step: RoleStep | None, role: str
+    ) -> None:
+        """Create (with ``role``, or the role ``role_step`` makes or reuses) or update as the
+        plan says, or nothing; then check what landed, and say so."""
+        if plan.create:
+            arn = role_step.role_arn(self.console) if role_step else role
+            self.create(arn, role_is_ours=role_step is not None)
+        elif current is not None and not plan.up_to_date:
+            self.update(plan, current)
+        landed = self.verify()
+        what = "created" if plan.create else ("checked" if plan.up_to_date else "updated")
+        name = landed.get("FunctionArn", self.wanted.function_name)
+        self.console.info(f"{what} {name}: {self.landed_words(landed)}")
+
+    @abstractmethod
+    def create(self, role: str, role_is_ours: bool) -> None: ...
+
+    @abstractmethod
+    def update(self, plan: Plan, current: Mapping[str, Any]) -> None: ...
+
+    @abstractmethod
+    def verify(self) -> dict[str, Any]:
+        """GetFunction's Configuration, once what landed is checked to be what was built."""
+
+    @abstractmethod
+    def landed_words(self, configuration: Mapping[str, Any]) -> str:
+        """What runs now, for the last line."""
 
     def _retrying(
         self, call: Callable[[], Any], retry_if: Callable[[BaseException], bool], attempts: int = 8
@@ -109,22 +170,16 @@ class Deployer:
             self.sleep(delay)
         raise DeployError(f"{function_name} was not {goal} after {delay * attempts} s")
 
-    def create(self, wanted: Wanted, artifact: Artifact, role: str, role_is_ours: bool) -> None:
-        params = {
-            "FunctionName": wanted.function_name,
-            "Role": role,
-            "Code": {"ZipFile": artifact.zip_bytes},
-            "PackageType": "Zip",
-            "Description": "staticlambda: Python in one static bootstrap",
-            **creation_settings(wanted, artifact),
-        }
-        self.console.info(f"creating {wanted.function_name}")
+    def create_function(self, params: Mapping[str, Any], role_is_ours: bool) -> None:
+        """CreateFunction (a zip or an image, as ``params`` say), then wait until Active."""
+        name = params["FunctionName"]
+        self.console.info(f"creating {name}")
         # IAM is eventually consistent: a role made by --create-role (now, or by a run that
         # failed a moment ago) may take seconds to be assumable. A role the user named that
         # Lambda cannot assume is wrong, and waiting would not help.
         retry_if = is_role_not_ready if role_is_ours else is_throttling
         self._retrying(lambda: self.lambda_client.create_function(**params), retry_if, attempts=10)
-        self.wait("function_active_v2", wanted.function_name, "Active")
+        self.wait("function_active_v2", name, "Active")
 
     def wait_for_update_in_progress(self, name: str, configuration: Mapping[str, Any]) -> None:
         """An update another client started must end before ours can begin."""
@@ -145,10 +200,24 @@ class Deployer:
         )
         self.wait("function_updated_v2", name, "updated")
 
-    def update(
-        self, wanted: Wanted, artifact: Artifact, plan: Plan, current: Mapping[str, Any]
-    ) -> None:
-        name = wanted.function_name
+
+class ZipDeployer(Deployer[Wanted, Artifact]):
+    """A .zip function: the zip's bytes uploaded, its CodeSha256 checked."""
+
+    def create(self, role: str, role_is_ours: bool) -> None:
+        wanted, artifact = self.wanted, self.code
+        params = {
+            "FunctionName": wanted.function_name,
+            "Role": role,
+            "Code": {"ZipFile": artifact.zip_bytes},
+            "PackageType": "Zip",
+            "Description": "staticlambda: Python in one static bootstrap",
+            **creation_settings(wanted, artifact),
+        }
+        self.create_function(params, role_is_ours)
+
+    def update(self, plan: Plan, current: Mapping[str, Any]) -> None:
+        name, artifact = self.wanted.function_name, self.code
         self.wait_for_update_in_progress(name, current)
         if plan.upload_code:
             self.console.info(f"uploading code to {name} ({human_size(artifact.size)})")
@@ -166,8 +235,9 @@ class Deployer:
                 is_update_in_progress,
             )
 
-    def verify(self, function_name: str, artifact: Artifact) -> dict[str, Any]:
+    def verify(self) -> dict[str, Any]:
         """The function's code must be the zip's, byte for byte, and its architecture too."""
+        function_name, artifact = self.wanted.function_name, self.code
         configuration = get_configuration(self.lambda_client, function_name)
         if configuration is None:
             raise DeployError(f"{function_name} vanished while being deployed")
@@ -183,3 +253,61 @@ class Deployer:
                 f"{function_name} runs on {arch}, but bootstrap is {artifact.architecture}"
             )
         return configuration
+
+    def landed_words(self, configuration: Mapping[str, Any]) -> str:
+        artifact = self.code
+        return (
+            f"CodeSha256 {configuration['CodeSha256']} matches {artifact.path} "
+            f"({configuration.get('Runtime')}, {artifact.architecture})"
+        )
+
+
+class ImageDeployer(Deployer[ImageWanted, Image]):
+    """An image function: pointed at the image by digest, the digest checked."""
+
+    def create(self, role: str, role_is_ours: bool) -> None:
+        wanted = self.wanted
+        params = {
+            "FunctionName": wanted.function_name,
+            "Role": role,
+            "PackageType": "Image",
+            "Code": {"ImageUri": wanted.image_uri},
+            "Description": "staticlambda: Python in one static bootstrap, as an image",
+            "MemorySize": wanted.memory_size or DEFAULT_MEMORY_MB,
+            "Timeout": wanted.timeout or DEFAULT_TIMEOUT_S,
+            "Architectures": [wanted.architecture],
+        }
+        self.create_function(params, role_is_ours)
+
+    def update(self, plan: Plan, current: Mapping[str, Any]) -> None:
+        wanted = self.wanted
+        name = wanted.function_name
+        self.wait_for_update_in_progress(name, current["Configuration"])
+        if plan.upload_code:
+            self.console.info(f"pointing {name} at {wanted.image_uri}")
+            self.update_code(name, ImageUri=wanted.image_uri, Architectures=[wanted.architecture])
+        self.update_configuration(name, plan.configuration)
+
+    def verify(self) -> dict[str, Any]:
+        """The function must run this image, by digest, on its architecture."""
+        wanted, image = self.wanted, self.code
+        landed = get_function(self.lambda_client, wanted.function_name)
+        if landed is None:
+            raise DeployError(f"{wanted.function_name} vanished while being deployed")
+        code = landed.get("Code", {})
+        resolved = str(code.get("ResolvedImageUri") or "")
+        if code.get("ImageUri") != wanted.image_uri or (
+            resolved and not resolved.endswith("@" + image.digest)
+        ):
+            raise DeployError(
+                f"Lambda reports image {resolved or code.get('ImageUri')} for "
+                f"{wanted.function_name}, not {wanted.image_uri}"
+            )
+        arch = (landed["Configuration"].get("Architectures") or ["x86_64"])[0]
+        if arch != wanted.architecture:
+            raise DeployError(f"{wanted.function_name} runs on {arch}, not {wanted.architecture}")
+        configuration: dict[str, Any] = landed["Configuration"]
+        return configuration
+
+    def landed_words(self, configuration: Mapping[str, Any]) -> str:
+        return f"runs {self.wanted.image_uri} ({self.code.architecture})"

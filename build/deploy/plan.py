@@ -1,4 +1,5 @@
-"""The plan: from GetFunction's answer, create, or update code and/or configuration, or nothing."""
+"""The plan: from GetFunction's answer, create, or update code and/or configuration, or nothing;
+for a .zip function (make_plan) and for an image one (make_image_plan)."""
 
 from __future__ import annotations
 
@@ -69,7 +70,7 @@ def capacity_provider_config(
 @dataclass(frozen=True)
 class Plan:
     create: bool
-    upload_code: bool
+    upload_code: bool  # UpdateFunctionCode is due: a new zip, or an image by a new digest
     configuration: dict[str, Any]  # the UpdateFunctionConfiguration fields that change
     changes: list[str]  # the same, for a person
 
@@ -134,3 +135,50 @@ def make_plan(current: Mapping[str, Any] | None, wanted: Wanted, artifact: Artif
     configuration = {k: v for k, v in asked.items() if v is not None and current.get(k) != v}
     changes += [f"{k} {current.get(k)} -> {v}" for k, v in configuration.items()]
     return Plan(False, upload, configuration, changes)
+
+
+@dataclass(frozen=True)
+class ImageWanted:
+    """An image function as asked for; None where the option was not given."""
+
+    function_name: str
+    image_uri: str  # REPO@sha256:...: by digest, as a tag can be moved by the next push
+    architecture: str
+    memory_size: int | None
+    timeout: int | None
+    role: str | None
+
+
+def make_image_plan(current: Mapping[str, Any] | None, wanted: ImageWanted) -> Plan:
+    """What to do, given GetFunction's whole answer (None: no such function)."""
+    if current is None:
+        return Plan(
+            True,
+            True,
+            {},
+            [
+                f"ImageUri {wanted.image_uri}",
+                f"MemorySize {wanted.memory_size or DEFAULT_MEMORY_MB}",
+                f"Timeout {wanted.timeout or DEFAULT_TIMEOUT_S}",
+                f"Architectures {wanted.architecture}",
+            ],
+        )
+    configuration = current["Configuration"]
+    if configuration.get("PackageType", "Zip") != "Image":
+        raise DeployError(
+            f"{wanted.function_name} is a .zip function, and Lambda cannot change a function's "
+            "package type: deploy dist/function.zip (without PACKAGE=image) or pick another "
+            "FUNCTION"
+        )
+    uri_now = current.get("Code", {}).get("ImageUri")
+    arch_now = (configuration.get("Architectures") or ["x86_64"])[0]
+    code = uri_now != wanted.image_uri or arch_now != wanted.architecture
+    changes = []
+    if uri_now != wanted.image_uri:
+        changes.append(f"ImageUri {uri_now} -> {wanted.image_uri}")
+    if arch_now != wanted.architecture:
+        changes.append(f"Architectures {arch_now} -> {wanted.architecture}")
+    asked = {"MemorySize": wanted.memory_size, "Timeout": wanted.timeout, "Role": wanted.role}
+    update = {k: v for k, v in asked.items() if v is not None and configuration.get(k) != v}
+    changes += [f"{k} {configuration.get(k)} -> {v}" for k, v in update.items()]
+    return Plan(False, code, update, changes)

@@ -1,5 +1,5 @@
 """The execution role's rules, alone: names from any form of a function name, and the trust
-policy parsed (the role's life against moto is in test_deploy.py)."""
+policy parsed (the role's life against moto is in test_deploy_role.py)."""
 
 from __future__ import annotations
 

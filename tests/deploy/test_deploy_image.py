@@ -1,4 +1,5 @@
-"""`make deploy PACKAGE=image` against moto in server mode, with a recording `skopeo`.
+"""`make deploy PACKAGE=image` (build/deploy/image_cli.py, ecr.py, image.py) against moto in
+server mode, with a recording `skopeo`.
 
 moto runs with MOTO_LAMBDA_STUB_ECR=false: CreateFunction and UpdateFunctionCode then accept
 an ImageUri only when its image is in moto's ECR. The `skopeo` on PATH records its argv and
@@ -22,27 +23,28 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from test_deploy import (
+from deploy_support import (
     ACCOUNT,
     KEY_ID,
     REGION,
+    ROOT,
     SECRET,
     TOKEN,
     X86_64,
-    MotoServer,
-    clean_env,
     client,
     elf_header,
     make_role,
     make_zip,
 )
+from support import MotoServer
 
-from build import deploy, image_deploy
+from build import deploy
+from build.aws_errors import DeployError
+from build.deploy.ecr import SKOPEO_MISSING
+from build.deploy.image import Image, read_image
+from build.errors import BuildError
 from build.image import write_image
 
-__all__ = ["clean_env"]  # a fixture, used by name
-
-ROOT = Path(__file__).resolve().parent.parent
 REPOSITORY = f"{ACCOUNT}.dkr.ecr.{REGION}.amazonaws.com/hello"
 ECR_PASSWORD = f"{ACCOUNT}-auth-token"  # what moto's GetAuthorizationToken gives
 
@@ -79,7 +81,9 @@ with open(argv[argv.index("--digestfile") + 1], "w") as f:
 
 
 @pytest.fixture(scope="module")
-def moto_ecr(tmp_path_factory: pytest.TempPathFactory) -> Iterator[MotoServer]:
+def moto_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[MotoServer]:
+    """This module's own moto, whose Lambda takes only images its ECR holds; conftest.py's
+    `aws` fixture aims the commands at it and resets it before each test."""
     saved = os.environ.get("MOTO_LAMBDA_STUB_ECR")
     os.environ["MOTO_LAMBDA_STUB_ECR"] = "false"  # the server reads it from its environment
     try:
@@ -90,13 +94,6 @@ def moto_ecr(tmp_path_factory: pytest.TempPathFactory) -> Iterator[MotoServer]:
             os.environ["MOTO_LAMBDA_STUB_ECR"] = saved
     yield server
     server.stop()
-
-
-@pytest.fixture
-def aws(moto_ecr: MotoServer, clean_env: None, monkeypatch: pytest.MonkeyPatch) -> MotoServer:
-    moto_ecr.reset()
-    monkeypatch.setenv("AWS_ENDPOINT_URL", moto_ecr.url)
-    return moto_ecr
 
 
 @pytest.fixture
@@ -116,17 +113,17 @@ def pushes(log: Path) -> list[dict[str, Any]]:
     return [json.loads(line) for line in log.read_text().splitlines()] if log.exists() else []
 
 
-def image(dist: Path, body: bytes = b"v1") -> image_deploy.Image:
+def image(dist: Path, body: bytes = b"v1") -> Image:
     dist.mkdir(parents=True, exist_ok=True)
     (dist / "bootstrap").write_bytes(elf_header(X86_64) + body)
     write_image(dist / "bootstrap", dist / "image.oci.tar")
-    return image_deploy.read_image(dist / "image.oci.tar")
+    return read_image(dist / "image.oci.tar")
 
 
 def run(*args: str) -> tuple[int, str, str]:
     out, err = io.StringIO(), io.StringIO()
     with redirect_stdout(io.StringIO()), redirect_stderr(io.StringIO()):
-        code = image_deploy.main(list(args), out=out, err=err, sleep=lambda _: None)
+        code = deploy.main(list(args), out=out, err=err, sleep=lambda _: None)
     return code, out.getvalue(), err.getvalue()
 
 
@@ -312,7 +309,7 @@ def test_a_missing_skopeo_is_one_line_before_anything_changes(
     code, _, err = run(
         "--function=hello", f"--repository={REPOSITORY}", "--create-role", f"--image={built.path}"
     )
-    assert (code, err) == (1, f"deploy: error: {image_deploy.SKOPEO_MISSING}\n")
+    assert (code, err) == (1, f"deploy: error: {SKOPEO_MISSING}\n")
     assert client("iam").list_roles()["Roles"] == []
 
 
@@ -328,10 +325,10 @@ def test_make_deploy_package_image_passes_its_variables_as_data(tmp_path: Path) 
         "IMAGE_TAG=$(shell touch pwned)",
         "DIST=out",
     )
-    (argv,) = [c for c in calls if "build.image_deploy" in c]
+    (argv,) = [c for c in calls if "build.deploy" in c]
     assert argv[1:] == [
         "-m",
-        "build.image_deploy",
+        "build.deploy",
         "--image=out/image.oci.tar",
         f"--repository={REPOSITORY}",
         "--tag=$(shell touch pwned)",
@@ -354,8 +351,70 @@ def test_make_deploy_package_image_passes_its_variables_as_data(tmp_path: Path) 
 def test_an_archive_changed_since_make_image_is_refused(tmp_path: Path) -> None:
     built = image(tmp_path / "dist")
     built.path.write_bytes(built.path.read_bytes() + b"\0" * 512)
-    with pytest.raises(image_deploy.DeployError) as refused:
-        image_deploy.read_image(built.path)
+    with pytest.raises(DeployError) as refused:
+        read_image(built.path)
     assert str(refused.value) == (
         f"{built.path} is not the image recorded in image.oci.tar.sha256: run `make image`"
     )
+
+
+@pytest.mark.parametrize(
+    ("header", "message"),
+    [
+        (b"#!/bin/sh\n" + bytes(20), "is not a 64-bit little-endian ELF: run `make build`"),
+        (
+            elf_header(X86_64)[:4] + b"\x01" + elf_header(X86_64)[5:],
+            "is not a 64-bit little-endian ELF: run `make build`",
+        ),
+        (elf_header(0x28), "is built for ELF machine 0x28, not one Lambda runs"),
+    ],
+    ids=["script", "32-bit", "arm32"],
+)
+def test_make_image_refuses_a_bootstrap_lambda_cannot_run(
+    tmp_path: Path, header: bytes, message: str
+) -> None:
+    bootstrap = tmp_path / "bootstrap"
+    bootstrap.write_bytes(header + b"v1")
+    with pytest.raises(BuildError) as refused:
+        write_image(bootstrap, tmp_path / "image.oci.tar")
+    assert str(refused.value) == f"{bootstrap} {message}"
+    assert not (tmp_path / "image.oci.tar").exists()
+
+
+def test_a_zip_and_an_image_at_once_is_a_usage_error(tmp_path: Path) -> None:
+    built = image(tmp_path / "dist")
+    code, out, err = run(
+        "--function=hello", f"--image={built.path}", f"--zip={tmp_path / 'function.zip'}"
+    )
+    assert (code, out) == (2, "")
+    assert err == (
+        "deploy: error: give --zip (a .zip function) or --image (PACKAGE=image), not both\n"
+    )
+
+
+def test_python_m_build_deploy_with_image_options_deploys_the_image(
+    aws: MotoServer, skopeo_log: Path, tmp_path: Path
+) -> None:
+    # The one command line: `--image` makes `python -m build.deploy` an image deploy.
+    client("ecr").create_repository(repositoryName="hello")
+    built = image(tmp_path / "dist")
+    done = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "build.deploy",
+            "--function=hello",
+            f"--repository={REPOSITORY}",
+            f"--role={make_role()}",
+            f"--image={built.path}",
+        ],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    assert f"runs {REPOSITORY}@{built.digest} (x86_64)" in done.stdout
+    assert len(pushes(skopeo_log)) == 1
+    assert function()["Code"]["ImageUri"] == f"{REPOSITORY}@{built.digest}"
