@@ -5,9 +5,9 @@ Every stage prints its name and its time (``stage``). A build first removes what
 earlier one left in dist/ (``ARTEFACTS``), so no zip or handler name of another build
 stays next to a new bootstrap; it ends with the record (build/record.py) and the SBOM.
 
-`--arch` (make: ARCH=x86_64|arm64, default this machine's) is an input like the
-others, recorded with the build: on an x86_64 machine an arm64 build runs this
-same pipeline inside an arm64 Debian root under qemu (build/archroot.py).
+A build for an architecture other than this machine's (ARCH=) is run by this same
+pipeline inside a Debian root of that architecture, under qemu (``build_elsewhere``,
+build/archroot.py).
 """
 
 from __future__ import annotations
