@@ -15,7 +15,11 @@
     initcheck       start the binary once: its init must reach /next (empty root, no network)
     package         the deterministic function.zip and its .sha256
     sbom            dist/bootstrap.cdx.json: what the bootstrap holds, as CycloneDX (sbom/)
+    stages          the stages above in order, each named and timed; dist/ cleared first
+    record          dist/bootstrap.inputs.json: what a bootstrap was built from, and
+                    whether `make zip` must rebuild it
     pipeline        the command line that runs the stages (`make build`, `make zip`)
+    command         what the command lines share: --help, make's words, one-line errors
     errors, paths   the build's one error; its places (the repository, .cache)
     rie             the official Runtime Interface Emulator, pinned and checksum-verified
     invoke          run a bootstrap under the emulator (`make invoke`)

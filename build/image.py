@@ -29,6 +29,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from build.command import exit_status
 from build.elf import ElfError, header_machine
 from build.errors import BuildError
 from build.package import write_sha256_file
@@ -165,12 +166,9 @@ def main(argv: list[str] | None = None) -> int:
         "--tag", default=DEFAULT_TAG, help=f"the image's name (default {DEFAULT_TAG})"
     )
     args = parser.parse_args(argv)
-    try:
-        write_image(args.dist / "bootstrap", args.dist / IMAGE_NAME, args.tag)
-    except BuildError as e:
-        print(f"image: {e}", file=sys.stderr)
-        return 1
-    return 0
+    return exit_status(
+        "image", lambda: write_image(args.dist / "bootstrap", args.dist / IMAGE_NAME, args.tag)
+    )
 
 
 if __name__ == "__main__":

@@ -11,7 +11,7 @@ gives the rule no handler. The user's rule names the handler once (staticlambda.
                 more left behind per build. The key is a hash of CodeUri, so two functions
                 (or two templates' functions of one name) never share a folder
     requirements  requirements.txt in CodeUri, when there is one
-    build       the ordinary build (build/pipeline.py: its own build environment, freeze,
+    build       the ordinary build (build/stages.py: its own build environment, freeze,
                 staticx, verify, init check) into .cache/sam/<LogicalId>-<key>/dist; the
                 Makefile itself is not data
     artifact    that dist's bootstrap copied into ARTIFACTS_DIR, alone: SAM zips the whole
@@ -29,7 +29,6 @@ on the machine `sam build` runs on (Linux), never in a container.
 
 from __future__ import annotations
 
-import argparse
 import fcntl
 import hashlib
 import re
@@ -38,10 +37,11 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
+from build.command import command_line, exit_status, words
 from build.errors import BuildError
 from build.freeze import handler_module
 from build.paths import CACHE
-from build.pipeline import build, words
+from build.stages import build
 
 SAM_CACHE = CACHE / "sam"
 REQUIREMENTS_FILE = "requirements.txt"
@@ -133,11 +133,7 @@ def sam_build(
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(
-        prog="python -m build.sam",
-        description=__doc__,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-    )
+    parser = command_line("build.sam", __doc__)
     parser.add_argument("--logical-id", required=True, help="the function's logical id")
     parser.add_argument("--handler", default="", help="module.function")
     parser.add_argument("--src", required=True, help="SAM's scratch copy of CodeUri")
@@ -154,17 +150,15 @@ def main(argv: list[str] | None = None) -> int:
         Path(args.code_uri).resolve(),
         Path(args.artifacts_dir).resolve() if args.artifacts_dir.strip() else None,
     )
-    try:
-        sam_build(
+    return exit_status(
+        "build",
+        lambda: sam_build(
             function,
             excludes=words(args.exclude),
             only_binary=args.only_binary.strip() not in ("", "0"),
             init_check=args.init_check.strip() != "0",
-        )
-    except BuildError as e:
-        print(f"build: {e}", file=sys.stderr)
-        return 1
-    return 0
+        ),
+    )
 
 
 if __name__ == "__main__":

@@ -95,11 +95,10 @@ class _Stopped(Exception):
 
 
 class Worker:
-    """A worker's loop: ``/next``, then the invoke loop's ``handle``, its
-    request id in the worker's slot while it holds the invoke."""
+    """A worker's loop: ``/next`` on the invoke loop's own client, then its
+    ``handle``, the request id in the worker's slot while it holds the invoke."""
 
-    def __init__(self, client: RuntimeAPIClient, loop: InvokeLoop, slots: Slots, index: int):
-        self.client = client
+    def __init__(self, loop: InvokeLoop, slots: Slots, index: int):
         self.loop = loop
         self.slots = slots
         self.index = index
@@ -113,7 +112,7 @@ class Worker:
             while not self.stopping:
                 self._waiting = True
                 try:
-                    invocation = self.client.next_invocation()
+                    invocation = self.loop.client.next_invocation()
                 finally:
                     self._waiting = False
                 self.slots.hold(self.index, invocation.request_id)
@@ -153,7 +152,7 @@ def serve(
             request_id_filter,
             soft_deadline=SoftDeadline(margin) if margin > 0 else None,
         )
-        worker = Worker(client, loop, slots, index)
+        worker = Worker(loop, slots, index)
         try:
             worker.run()
         except RuntimeAPIError as e:

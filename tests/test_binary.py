@@ -118,7 +118,7 @@ def test_the_same_inputs_build_the_same_bootstrap(echo_dist: Path, tmp_path: Pat
             sys.executable,
             "-c",
             "import sys; from pathlib import Path; import build.pipeline as p; "
-            "p.CACHE = Path(sys.argv[1]); "
+            "import build.stages as s; s.CACHE = Path(sys.argv[1]); "
             "sys.exit(p.main(['build', '--dist', sys.argv[2]])"
             " or p.main(['zip', '--dist', sys.argv[2]]))",
             str(cache),

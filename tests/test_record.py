@@ -1,0 +1,89 @@
+"""The build record (build/record.py): `make zip` zips what was built, and rebuilds
+first only for a reason it can name. Unit tests on a stand-in bootstrap: the record
+never reads the binary's contents, only its hash."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import replace
+from pathlib import Path
+
+from build.record import (
+    RECORD,
+    Inputs,
+    read_record,
+    rebuild_reason,
+    recorded_inputs,
+    write_record,
+)
+
+
+def built(dist: Path, inputs: Inputs) -> dict[str, object]:
+    """dist/bootstrap (a stand-in) and its record, read back."""
+    dist.mkdir(parents=True, exist_ok=True)
+    (dist / "bootstrap").write_bytes(b"\x7fELF stand-in")
+    write_record(dist, inputs, "x86_64")
+    record = read_record(dist)
+    assert record is not None
+    return record
+
+
+def test_no_bootstrap_is_a_reason_to_build(tmp_path: Path) -> None:
+    assert read_record(tmp_path) is None
+    assert rebuild_reason(tmp_path, None, Inputs(), Inputs()) == "no bootstrap was built"
+
+
+def test_a_bootstrap_its_record_does_not_describe_is_rebuilt(tmp_path: Path) -> None:
+    built(tmp_path, Inputs())
+    (tmp_path / "bootstrap").write_bytes(b"\x7fELF another build")
+    assert read_record(tmp_path) is None
+    assert rebuild_reason(tmp_path, None, Inputs(), Inputs()) == (
+        f"{tmp_path / 'bootstrap'} is not the one its record describes"
+    )
+
+
+def test_a_record_that_is_not_json_describes_nothing(tmp_path: Path) -> None:
+    built(tmp_path, Inputs())
+    (tmp_path / RECORD).write_text("{ not json")
+    assert read_record(tmp_path) is None
+
+
+def test_the_same_inputs_zip_what_was_built(tmp_path: Path) -> None:
+    src = tmp_path / "fn"
+    src.mkdir()
+    (src / "app.py").write_text("def handler(event, context):\n    return 1\n")
+    inputs = Inputs(handler="app.handler", src=str(src), excludes=("*.md",), add_data=())
+    record = built(tmp_path / "dist", inputs)
+    assert record["architecture"] == "x86_64"
+    recorded = recorded_inputs(record)
+    assert recorded == inputs  # lists in the JSON come back as the tuples they were
+    assert rebuild_reason(tmp_path / "dist", record, recorded, recorded) is None
+
+
+def test_an_input_given_that_differs_is_named(tmp_path: Path) -> None:
+    record = built(tmp_path, Inputs())
+    recorded = recorded_inputs(record)
+    wanted = replace(recorded, handler="app.handler", init_check=False)
+    assert rebuild_reason(tmp_path, record, recorded, wanted) == (
+        "handler, init_check differ from the last build's"
+    )
+
+
+def test_a_changed_file_of_a_recorded_input_is_a_reason_to_build(tmp_path: Path) -> None:
+    src = tmp_path / "fn"
+    src.mkdir()
+    (src / "app.py").write_text("def handler(event, context):\n    return 'v1'\n")
+    record = built(tmp_path / "dist", Inputs(handler="app.handler", src=str(src)))
+    recorded = recorded_inputs(record)
+    (src / "app.py").write_text("def handler(event, context):\n    return 'v2'\n")
+    assert rebuild_reason(tmp_path / "dist", record, recorded, recorded) == (
+        "files of the last build's inputs changed"
+    )
+
+
+def test_the_record_is_what_make_deploy_reads(tmp_path: Path) -> None:
+    built(tmp_path, Inputs(arch="arm64"))
+    on_disk = json.loads((tmp_path / RECORD).read_text())
+    assert on_disk["architecture"] == "x86_64"
+    assert on_disk["inputs"]["arch"] == "arm64"
+    assert set(on_disk) == {"architecture", "inputs", "fingerprint", "bootstrap_sha256"}
