@@ -22,7 +22,6 @@ errorMessage) in the reply, or by a status other than 200.
 
 from __future__ import annotations
 
-import argparse
 import json
 import os
 import re
@@ -31,6 +30,7 @@ import tempfile
 from collections.abc import Mapping
 from pathlib import Path
 
+from build.command import command_line
 from build.errors import EmulatorError, InvokeError
 from build.rie import Emulator
 
@@ -112,11 +112,7 @@ def read_event(event: str, event_file: str | None) -> bytes:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(
-        prog="python -m build.invoke",
-        description=__doc__,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-    )
+    parser = command_line("build.invoke", __doc__)
     parser.add_argument("--bootstrap", default="dist/bootstrap")
     parser.add_argument("--event", default='{"text":"Hello"}', help="the event (make: EVENT=)")
     parser.add_argument("--event-file", help="read the event from this file (make: EVENT_FILE=)")

@@ -31,6 +31,7 @@ from build.bench.candidates import (
 )
 from build.bench.measure import Result, breakdown, measure, measure_limited
 from build.bench.report import ECHO_TARGETS, REAL_TARGETS, breakdown_lines, machine, table
+from build.command import command_line
 from build.elf import ARCH_ALIASES, host_architecture
 from build.errors import BenchError, BuildError, EmulatorError
 from build.package import write_zip
@@ -85,11 +86,7 @@ def bench_function(
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(
-        prog="python -m build.bench",
-        description=__doc__,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-    )
+    parser = command_line("build.bench", __doc__)
     parser.add_argument("--cold", type=int, default=15, help="cold starts of each (default 15)")
     parser.add_argument("--warm", type=int, default=500, help="warm invokes of each (default 500)")
     parser.add_argument("--bootstrap", default="dist/bootstrap")
