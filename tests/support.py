@@ -247,7 +247,6 @@ APP = """\
 import logging
 import os
 import time
-import urllib.request
 
 from lambda_orders import check
 
