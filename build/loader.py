@@ -29,6 +29,7 @@ from pathlib import Path
 
 from build import paths
 from build.errors import BuildError
+from build.package import file_sha256
 from build.paths import ROOT
 
 STATICX_VERSION = "0.14.2"  # the same as requirements/build.in pins
@@ -50,10 +51,6 @@ STOCK_COST = (
 
 class LoaderSkipped(Exception):
     """The patched loader cannot be built here; the message says why and the fix."""
-
-
-def sha256(path: Path) -> str:
-    return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
 def missing_tools() -> list[str]:
@@ -82,7 +79,7 @@ def install_tools(missing: list[str]) -> None:
 def fetch_sdist(folder: Path) -> Path:
     """staticx's sdist, by pip, checked against the pinned sha256."""
     sdist = folder / STATICX_SDIST
-    if sdist.is_file() and sha256(sdist) == STATICX_SDIST_SHA256:
+    if sdist.is_file() and file_sha256(sdist) == STATICX_SDIST_SHA256:
         return sdist
     folder.mkdir(parents=True, exist_ok=True)
     with tempfile.NamedTemporaryFile("w", suffix=".txt", delete=False) as pin:
@@ -114,7 +111,7 @@ def fetch_sdist(folder: Path) -> Path:
     if done.returncode != 0 or not sdist.is_file():
         said = [line for line in done.stderr.splitlines() if "Location" not in line]
         raise LoaderSkipped(f"pip could not download {STATICX_SDIST}: {(said or ['?'])[-1]}")
-    if sha256(sdist) != STATICX_SDIST_SHA256:
+    if file_sha256(sdist) != STATICX_SDIST_SHA256:
         sdist.unlink()
         raise BuildError(f"{STATICX_SDIST} does not have the pinned sha256; refusing it")
     return sdist
@@ -154,7 +151,7 @@ def patched_loader() -> Path | None:
     if os.environ.get(STOCK_VARIABLE):
         print(f"    loader: staticx's stock loader ({STOCK_VARIABLE} is set)")
         return None
-    key = hashlib.sha256(f"{STATICX_SDIST_SHA256} {sha256(PATCH)}".encode()).hexdigest()[:16]
+    key = hashlib.sha256(f"{STATICX_SDIST_SHA256} {file_sha256(PATCH)}".encode()).hexdigest()[:16]
     loader = CACHE / key / "bootloader"
     if loader.is_file():
         return loader

@@ -27,8 +27,13 @@ def write_zip(bootstrap: Path, zip_path: Path) -> Path:
     return zip_path
 
 
-def sha256_digest(path: Path) -> bytes:
-    return hashlib.sha256(path.read_bytes()).digest()
+def file_sha256(path: Path) -> str:
+    """The hex sha256 of a file, read a MiB at a time (a bootstrap is ~75 MB)."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
 
 
 def code_sha256(data: bytes) -> str:
@@ -39,5 +44,5 @@ def code_sha256(data: bytes) -> str:
 
 def write_sha256_file(path: Path) -> Path:
     out = path.with_name(path.name + ".sha256")
-    out.write_text(f"{sha256_digest(path).hex()}  {path.name}\n")
+    out.write_text(f"{file_sha256(path)}  {path.name}\n")
     return out

@@ -16,6 +16,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from build.buildenv import BUILD_PINS
+from build.package import file_sha256
 from build.paths import DEFAULT_HANDLER, ROOT
 from build.sources import walk
 
@@ -42,10 +43,6 @@ class Inputs:
     @property
     def requirements_path(self) -> Path | None:
         return Path(self.requirements) if self.requirements else None
-
-
-def sha256_file(path: Path) -> str:
-    return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
 def fingerprint(inputs: Inputs) -> str:
@@ -79,7 +76,7 @@ def write_record(dist: Path, inputs: Inputs, arch: str) -> None:
         "architecture": arch,  # what `make zip` and `make deploy` read back
         "inputs": asdict(inputs),
         "fingerprint": fingerprint(inputs),
-        "bootstrap_sha256": sha256_file(dist / "bootstrap"),
+        "bootstrap_sha256": file_sha256(dist / "bootstrap"),
     }
     (dist / RECORD).write_text(json.dumps(record, indent=1) + "\n")
 
@@ -93,7 +90,7 @@ def read_record(dist: Path) -> dict[str, object] | None:
         record = json.loads(record_path.read_text())
     except ValueError:
         return None
-    if not isinstance(record, dict) or record.get("bootstrap_sha256") != sha256_file(bootstrap):
+    if not isinstance(record, dict) or record.get("bootstrap_sha256") != file_sha256(bootstrap):
         return None
     return record
 

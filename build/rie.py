@@ -13,7 +13,6 @@ bootstrap it starts) run through qemu-user-static's binfmt_misc entry.
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import os
 import socket
 import subprocess
@@ -28,6 +27,7 @@ from pathlib import Path
 
 from build import elf, paths
 from build.errors import EmulatorError as EmulatorError  # raised here, caught by callers
+from build.package import file_sha256
 
 SAM_CLI_VERSION = "1.170.0"
 WHEEL = f"aws_sam_cli-{SAM_CLI_VERSION}-py3-none-any.whl"
@@ -42,25 +42,17 @@ CACHE = paths.CACHE / "rie"
 INVOKE_PATH = "/2015-03-31/functions/function/invocations"
 
 
-def sha256_file(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
-
-
 def emulator_path(architecture: str = "x86_64") -> Path:
     """The verified emulator binary for this architecture, fetched on first use."""
     if architecture not in BINARY_SHA256:
         raise EmulatorError(f"no emulator for architecture {architecture!r}")
     member = f"samcli/local/rapid/aws-lambda-rie-{architecture}"
     binary = CACHE / f"aws-lambda-rie-{architecture}"
-    if binary.exists() and sha256_file(binary) == BINARY_SHA256[architecture]:
+    if binary.exists() and file_sha256(binary) == BINARY_SHA256[architecture]:
         return binary
     CACHE.mkdir(parents=True, exist_ok=True)
     wheel = CACHE / WHEEL
-    if not wheel.exists() or sha256_file(wheel) != WHEEL_SHA256:
+    if not wheel.exists() or file_sha256(wheel) != WHEEL_SHA256:
         print(f"rie: fetching aws-sam-cli=={SAM_CLI_VERSION} for its emulator", file=sys.stderr)
         fetched = subprocess.run(
             [
@@ -81,13 +73,13 @@ def emulator_path(architecture: str = "x86_64") -> Path:
         )
         if fetched.returncode != 0 or not wheel.exists():
             raise EmulatorError(f"could not download aws-sam-cli: {fetched.stderr.strip()[-500:]}")
-        if sha256_file(wheel) != WHEEL_SHA256:
+        if file_sha256(wheel) != WHEEL_SHA256:
             wheel.unlink()
             raise EmulatorError(f"{WHEEL} does not match its pinned sha256; refusing it")
     with zipfile.ZipFile(wheel) as z, tempfile.NamedTemporaryFile(dir=CACHE, delete=False) as out:
         out.write(z.read(member))
     tmp = Path(out.name)
-    if sha256_file(tmp) != BINARY_SHA256[architecture]:
+    if file_sha256(tmp) != BINARY_SHA256[architecture]:
         tmp.unlink()
         raise EmulatorError(f"{member} in {WHEEL} does not match its pinned sha256")
     tmp.chmod(0o755)

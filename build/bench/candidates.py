@@ -4,7 +4,6 @@ session: one candidate under the emulator, its cold start and its invokes."""
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import http.client
 import json
 import os
@@ -20,6 +19,7 @@ from pathlib import Path
 from build.bench.parsing import init_durations
 from build.bench.proctree import ProcessMemory, descendants, extraction_dirs, tree_memory
 from build.errors import BenchError, BuildError
+from build.package import file_sha256
 from build.paths import CACHE, ROOT
 from build.paths import DEFAULT_HANDLER as ECHO_HANDLER
 from build.rie import INVOKE_PATH, Emulator
@@ -95,7 +95,7 @@ def awslambdaric_candidate(
 def install_for_awslambdaric(requirements: Path) -> Path:
     """The same requirements the bootstrap was built with, installed for B, on
     the same Python, once per requirements file content."""
-    key = hashlib.sha256(requirements.read_bytes()).hexdigest()[:16]
+    key = file_sha256(requirements)[:16]
     target = BENCH_CACHE / "deps" / key
     if (target / ".installed").exists():
         return target

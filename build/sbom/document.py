@@ -3,7 +3,6 @@ holds as that one's dependency, written as dist/bootstrap.cdx.json beside the bo
 
 from __future__ import annotations
 
-import hashlib
 import os
 import uuid
 from collections.abc import Collection
@@ -15,6 +14,7 @@ from cyclonedx.model.bom import Bom, BomMetaData
 from cyclonedx.model.component import Component, ComponentType
 from cyclonedx.output.json import JsonV1Dot6
 
+from build.package import file_sha256
 from build.sbom.contents import Contents, read_contents
 from build.sbom.libraries import library_components
 from build.sbom.loaders import loader_components
@@ -49,7 +49,7 @@ def make_bom(
     requirement_tops: Collection[str],
 ) -> Bom:
 
-    digest = hashlib.sha256(bootstrap.read_bytes()).hexdigest()
+    digest = file_sha256(bootstrap)
     handler_file = bootstrap.with_name("bootstrap.handler")
     handler = handler_file.read_text().strip() if handler_file.is_file() else None
     main = Component(
