@@ -45,10 +45,10 @@ def steps(image: Image, function: str) -> str:
 
 def image_wanted_from(
     args: argparse.Namespace, image: Image
-) -> tuple[ImageWanted, Repository, str]:
+) -> tuple[ImageWanted, FunctionRef, Repository, str]:
     if not args.function:
         raise UsageError("no function name: make deploy PACKAGE=image FUNCTION=<name>")
-    FunctionRef.parse(args.function)
+    function = FunctionRef.parse(args.function)
     if args.runtime or args.handler:
         raise UsageError(
             "RUNTIME and --handler are for .zip functions: an image function runs its "
@@ -63,14 +63,14 @@ def image_wanted_from(
             f"ARCH={args.arch}, but {image.path} is {image.architecture}: rebuild, or drop ARCH"
         )
     if not args.repository:
-        raise UsageError(steps(image, FunctionRef.parse(args.function).name))
+        raise UsageError(steps(image, function.name))
     repository = Repository.parse(args.repository)
     tag = image_tag(image, args.tag)
     uri = f"{repository.uri}@{image.digest}"
     wanted = ImageWanted(
         args.function, uri, image.architecture, args.memory, args.timeout, args.role
     )
-    return wanted, repository, tag
+    return wanted, function, repository, tag
 
 
 def describe_image_plan(
@@ -93,7 +93,7 @@ def plan_image(
     """Everything checked and nothing changed: the plan said, and what carries it out (the
     push, then the function)."""
     image = read_image(args.image or DEFAULT_IMAGE)
-    wanted, repository, tag = image_wanted_from(args, image)
+    wanted, function, repository, tag = image_wanted_from(args, image)
     console.info(
         f"{image.path}: {human_size(image.size)}, manifest {image.digest}, {image.architecture}"
     )
@@ -110,7 +110,6 @@ def plan_image(
         require_skopeo()
     ecr, lambda_client = aws.client("ecr"), aws.client("lambda")
     repository.check_exists(ecr)
-    function = FunctionRef.parse(args.function)
     current = get_function(lambda_client, wanted.function_name)
     plan = make_image_plan(current, wanted)
     if plan.create and not (args.role or args.create_role):
