@@ -229,6 +229,19 @@ class Calls:
         return self.answer
 
 
+def answering(*answers: Any) -> Callable[[Any, Any], Any]:
+    """A handler that gives these answers, one an invoke: an exception is raised."""
+    left = iter(answers)
+
+    def handler(event: Any, context: Any) -> Any:
+        answer = next(left)
+        if isinstance(answer, BaseException):
+            raise answer
+        return answer
+
+    return handler
+
+
 # --- the logging app ------------------------------------------------------------
 # The user code the app fixture (conftest.py) writes for the log, X-Ray, soft
 # deadline and init-trace tests (test_logs, test_errors, test_deadline,

@@ -20,7 +20,7 @@ from fake_runtime_api import (
     response_path,
 )
 from samples import CLIENT_CONTEXT
-from support import Calls, WriteModule, echo
+from support import Calls, WriteModule, answering, echo
 from support import run_loop as run_loop_with
 
 from runtime.logs import LambdaTextFormatter, RequestIdFilter
@@ -132,14 +132,7 @@ def test_handler_exception_is_posted_and_the_loop_goes_on(
 
 
 def test_error_loop_continues_in_one_run(api: FakeRuntimeAPI) -> None:
-    answers = iter([ValueError(""), "fine"])
-
-    def handler(event: Any, context: Any) -> Any:
-        answer = next(answers)
-        if isinstance(answer, Exception):
-            raise answer
-        return answer
-
+    handler = answering(ValueError(""), "fine")
     api.add_event(b"{}", "req-1")
     api.add_event(b"{}", "req-2")
     run_loop(api, handler, 2)
@@ -269,14 +262,7 @@ def test_error_report_refused_as_too_large_is_logged_and_the_loop_goes_on(
     api.add_event(b"{}", "req-1")
     api.add_event(b"{}", "req-2")
     api.fail(error_path("req-1"), 413, b"too large")
-    answers = iter([ValueError("y" * 7_000_000), "ok"])
-
-    def handler(event: Any, context: Any) -> Any:
-        answer = next(answers)
-        if isinstance(answer, Exception):
-            raise answer
-        return answer
-
+    handler = answering(ValueError("y" * 7_000_000), "ok")
     run_loop(api, handler, 2)
     assert api.paths()[2:] == [("GET", NEXT), ("POST", response_path("req-2"))]
     err = capsys.readouterr().err

@@ -18,7 +18,7 @@ from typing import Any
 
 import pytest
 from fake_runtime_api import NEXT, PREFIX, FakeRuntimeAPI, error_path, response_path
-from support import WriteModule, run_loop
+from support import WriteModule, answering, run_loop
 
 from runtime import errors, headers, loop
 from runtime.client import MAX_DEADLINE_MS, RuntimeAPIClient
@@ -203,14 +203,7 @@ def test_when_the_full_report_fails_a_minimal_one_is_posted_and_the_loop_goes_on
         raise MemoryError("injected")
 
     monkeypatch.setattr(loop, "xray_error_cause", broken_cause)
-    answers = iter([ValueError("first"), "second"])
-
-    def handler(event: Any, context: Any) -> Any:
-        answer = next(answers)
-        if isinstance(answer, Exception):
-            raise answer
-        return answer
-
+    handler = answering(ValueError("first"), "second")
     api.add_event(b"{}", "req-1")
     api.add_event(b"{}", "req-2")
     run_loop(api, handler, 2)
