@@ -86,11 +86,11 @@ class Provided:
 
     def line(self) -> str:
         adding = ", ".join(f"{n} {self.distributions[n]}" for n in SDK_MODULES if n in self)
+        them, need = ("them", "they need") if " and " in self.because else ("it", "it needs")
         return (
-            f"build: {self.because} and its requirements do not bring "
-            f"{'them' if ' and ' in self.because else 'it'}: adding {adding} "
-            "as Lambda's Python runtimes include it (requirements/provided-sdk.txt, with what "
-            f"it needs; {TOGGLE} turns this off)"
+            f"build: {self.because} and its requirements do not bring {them}: adding {adding} "
+            f"as Lambda's Python runtimes include {them} (requirements/provided-sdk.txt, with "
+            f"what {need}; {TOGGLE} turns this off)"
         )
 
     def __contains__(self, name: object) -> bool:
