@@ -182,7 +182,10 @@ def prune(
 ) -> list[Removed]:
     """Keep the ``keep`` last used folders of ``parent`` (and, with ``max_bytes``, no more
     than fit in it, newest first), always ``in_use``; remove the rest that no one holds."""
-    ranked = sorted(folders(parent), key=lambda f: last_used(f, marker), reverse=True)
+    # The one in use first: it counts among those kept, whenever it was last used.
+    ranked = sorted(
+        folders(parent), key=lambda f: (f == in_use, last_used(f, marker)), reverse=True
+    )
     kept, total, removed = 0, 0, []
     for folder in ranked:
         size = size_of(folder) if max_bytes is not None else 0
