@@ -214,3 +214,35 @@ def test_a_function_that_imports_boto3_unrequired_gets_the_pinned_one(
         "client": "s3",
         "region": "eu-west-1",
     }
+
+
+# --- the build record ---------------------------------------------------------------------
+
+
+def test_make_zip_rebuilds_when_the_provided_sdk_changes(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from dataclasses import replace
+
+    from build import record
+
+    dist = tmp_path / "dist"
+    dist.mkdir()
+    (dist / "bootstrap").write_bytes(b"\x7fELF stand-in")
+    record.write_record(dist, record.Inputs(), "x86_64")
+    written = record.read_record(dist)
+    assert written is not None
+    recorded = record.recorded_inputs(written)
+    assert recorded.provided_sdk is True
+    # PROVIDED_SDK=0 given to `make zip` after a build without it...
+    off = replace(recorded, provided_sdk=False)
+    assert record.rebuild_reason(dist, written, recorded, off) == (
+        "provided_sdk differ from the last build's"
+    )
+    # ...and new pins (the provided boto3 moved) are files of the inputs that changed.
+    pins = tmp_path / "provided-sdk.txt"
+    pins.write_text(SDK_PINS.read_text() + "# moved\n")
+    monkeypatch.setattr(record, "SDK_PINS", pins)
+    assert record.rebuild_reason(dist, written, recorded, recorded) == (
+        "files of the last build's inputs changed"
+    )
