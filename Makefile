@@ -23,6 +23,7 @@ AMAZON_LINUX ?= 2023
 USER_VARIABLES := HANDLER SRC REQUIREMENTS EVENT EVENT_FILE FUNCTION DIST ROLE RUNTIME ARCH \
   REGION MEMORY TIMEOUT CREATE_ROLE DRY_RUN BENCH_ARGS ONLY_BINARY EXCLUDE ADD_DATA INIT_CHECK \
   PASS_ENV INIT_TRACE AWS_CREDENTIALS PERMISSIONS_BOUNDARY CAPACITY_PROVIDER MAX_CONCURRENCY
+USER_VARIABLES += PROVIDED_SDK
 # sam-build (staticlambda.mk; ARTIFACTS_DIR is SAM's) and deploy PACKAGE=image.
 USER_VARIABLES += LOGICAL_ID CODE_URI ARTIFACTS_DIR PACKAGE IMAGE_REPOSITORY IMAGE_TAG
 unexport $(USER_VARIABLES)
@@ -44,6 +45,7 @@ export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
 .DEFAULT_GOAL := help
 .PHONY: all build zip image invoke deploy remote-invoke test check bench venv clean help
+.PHONY: clean-cache
 
 help:
 	@echo 'make zip                 dist/function.zip of what was built; builds first when nothing'
@@ -53,6 +55,7 @@ help:
 	@echo '    EXCLUDE="pat ..."      SRC files not to bundle (all non-Python files are, by default)'
 	@echo '    ADD_DATA="path[:dest] ..."   more files to bundle'
 	@echo '    INIT_CHECK=0           do not start the binary once at build (init code needs network)'
+	@echo '    PROVIDED_SDK=0         never add boto3 for code that imports it without requiring it'
 	@echo '    BUILDER=docker|native [AMAZON_LINUX=2023|2017.03]   where to build (default: docker'
 	@echo '                           if an engine answers)'
 	@echo '    ARCH=x86_64|arm64      the architecture (default: uname -m); arm64 on x86_64'
@@ -77,6 +80,7 @@ help:
 	@echo 'make bench [BENCH_ARGS="--cold 5"]   cold start, latency, memory beside awslambdaric,'
 	@echo '                         for echo and a real function'
 	@echo 'make clean [DIST=dist]   remove what a build wrote in DIST (only that) and .cache/build'
+	@echo 'make clean-cache         empty .cache/build and .cache/envs (builds keep the last few)'
 	@echo 'make help                this'
 
 all: help
@@ -94,7 +98,8 @@ venv: $(STAMP)
 # What `make build` and `make zip` pass to the pipeline: for build every input (its
 # defaults are the pipeline's), for zip only those given (the rest are the last build's).
 INPUT_OPTS = $(call opt,ONLY_BINARY,--only-binary) $(call opt,EXCLUDE,--exclude) \
-  $(call opt,ADD_DATA,--add-data) $(call opt,INIT_CHECK,--init-check) $(call opt,ARCH,--arch)
+  $(call opt,ADD_DATA,--add-data) $(call opt,INIT_CHECK,--init-check) $(call opt,ARCH,--arch) \
+  $(call opt,PROVIDED_SDK,--provided-sdk)
 ZIP_OPTS = $(call opt,HANDLER,--handler) $(call opt,SRC,--src) \
   $(call opt,REQUIREMENTS,--requirements) $(INPUT_OPTS)
 
@@ -220,6 +225,11 @@ clean:
 	  function.zip function.zip.sha256 \
 	  bootstrap.cdx.json image.oci.tar image.oci.tar.sha256 || true
 	rm -rf .cache/build .cache/arm64/build
+
+# Build folders and environments of every builder (build/caches.py), but for those a
+# running build holds. Standard library only: no venv is made for it.
+clean-cache:
+	@python3 -m build.caches clean
 
 # AWS Lambda (build/deploy/, build/remote_invoke.py). Only the variables given are
 # passed on, so the CLI's own defaults and its one-line errors (FUNCTION missing) apply.

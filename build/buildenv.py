@@ -14,14 +14,18 @@ build/interpreter.py chooses, with:
     carries hashes (pip-compile --generate-hashes), as written otherwise;
     ``only_binary`` refuses source distributions (no build code runs).
 
+  - when the function imports boto3 or botocore and its requirements do not
+    bring it, what Lambda's Python runtime would supply: requirements/
+    provided-sdk.txt (build/provided_sdk.py; PROVIDED_SDK=0 turns it off).
+
 Environments live in .cache/envs/<key>, the key a hash of the build pins, the
-requirements file's content, the install options and the interpreter, so a
-second build of the same function reuses its environment (and says so).
+requirements file's content, the install options, the provided SDK and the
+interpreter, so a second build of the same function reuses its environment (and
+says so). The last few used are kept, within a size cap (build/caches.py).
 """
 
 from __future__ import annotations
 
-import fcntl
 import hashlib
 import os
 import shutil
@@ -29,9 +33,11 @@ import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 
+from build import caches, provided_sdk
 from build.errors import BuildError
 from build.interpreter import choose
 from build.paths import CACHE, ROOT
+from build.provided_sdk import Provided, SdkUse
 
 BUILD_PINS = ROOT / "requirements" / "build.txt"
 ENVS = CACHE / "envs"
@@ -42,6 +48,7 @@ COMPLETE = ".staticlambda-complete"
 class BuildEnv:
     root: Path
     reused: bool
+    provided: Provided | None = None  # what requirements/provided-sdk.txt added
 
     @property
     def python(self) -> Path:
@@ -70,14 +77,19 @@ def interpreter_identity(python: str) -> str:
     return f"{os.path.realpath(python)}\n{probe.stdout}"
 
 
-def env_key(identity: str, requirements: bytes | None, only_binary: bool) -> str:
+def env_key(
+    identity: str, requirements: bytes | None, only_binary: bool, sdk: bytes | None = None
+) -> str:
     digest = hashlib.sha256()
-    for part in (
+    parts = [
         BUILD_PINS.read_bytes(),
         requirements if requirements is not None else b"<none>",
         b"only-binary" if only_binary else b"any",
         identity.encode(),
-    ):
+    ]
+    if sdk is not None:  # absent, the key of an environment made before the SDK was provided
+        parts.append(sdk)
+    for part in parts:
         digest.update(hashlib.sha256(part).digest())
     return digest.hexdigest()[:16]
 
@@ -100,25 +112,37 @@ def requirements_args(requirements: Path, only_binary: bool) -> list[str]:
     return args
 
 
-def build_env(requirements: Path | None, only_binary: bool = False) -> BuildEnv:
-    """The environment for these inputs: made once, then reused."""
+def build_env(
+    requirements: Path | None, only_binary: bool = False, sdk: SdkUse | None = None
+) -> BuildEnv:
+    """The environment for these inputs: made once, then reused; held by this build
+    until it ends, while the least recently used others are pruned (build/caches.py)."""
     if requirements is not None and not requirements.is_file():
         raise BuildError(f"REQUIREMENTS={requirements} does not exist")
+    sdk = sdk or SdkUse(enabled=False)
     base = base_interpreter()
     content = requirements.read_bytes() if requirements is not None else None
-    root = ENVS / env_key(interpreter_identity(base), content, only_binary)
-    ENVS.mkdir(parents=True, exist_ok=True)
+    root = ENVS / env_key(interpreter_identity(base), content, only_binary, sdk.env_key())
     # Two builds of the same requirements at once: the second waits for the first's env.
-    with open(ENVS / f"{root.name}.lock", "w") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)
-        return make_env(base, root, requirements, content, only_binary)
+    with caches.making(root):
+        env = make_env(base, root, requirements, content, only_binary, sdk)
+    caches.use_env(root)
+    if env.provided is not None:
+        print(env.provided.line())
+    provided_sdk.check_disabled(root, sdk, requirements)
+    return env
 
 
 def make_env(
-    base: str, root: Path, requirements: Path | None, content: bytes | None, only_binary: bool
+    base: str,
+    root: Path,
+    requirements: Path | None,
+    content: bytes | None,
+    only_binary: bool,
+    sdk: SdkUse,
 ) -> BuildEnv:
     if (root / COMPLETE).is_file():
-        return BuildEnv(root, reused=True)
+        return BuildEnv(root, reused=True, provided=provided_sdk.provided_in(root))
     shutil.rmtree(root, ignore_errors=True)  # a build that died half-way
     made = subprocess.run([base, "-m", "venv", str(root)], check=False)
     if made.returncode != 0:
@@ -127,13 +151,16 @@ def make_env(
     pip_install(env.python, ["--require-hashes", "-r", str(BUILD_PINS)], str(BUILD_PINS))
     if requirements is not None:
         pip_install(env.python, requirements_args(requirements, only_binary), str(requirements))
+    provided = provided_sdk.provide(env.python, root, sdk)
     (root / COMPLETE).write_text(content.decode(errors="replace") if content else "")
-    return env
+    return BuildEnv(root, reused=False, provided=provided)
 
 
 def describe(env: BuildEnv, requirements: Path | None) -> str:
     where = env.root.relative_to(ROOT) if env.root.is_relative_to(ROOT) else env.root
     what = f"build pins + {requirements}" if requirements else "build pins only"
+    if env.provided is not None:
+        what += " + " + ", ".join(f"{n} {v}" for n, v in sorted(env.provided.distributions.items()))
     verb = "reused" if env.reused else "made"
     pinned = ""
     if requirements is not None:

@@ -79,6 +79,7 @@ def add_input_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--add-data", help="path[:dest] ... more files to bundle")
     parser.add_argument("--init-check", help="0: do not start the binary once at build")
     parser.add_argument("--arch", help="x86_64 or arm64 (default: this machine's)")
+    parser.add_argument("--provided-sdk", help="0: never add boto3 as Lambda's runtime has it")
     parser.add_argument("--dist", default="dist")
 
 
@@ -101,6 +102,8 @@ def given_inputs(args: argparse.Namespace) -> dict[str, object]:
         )
     if args.init_check is not None:
         given["init_check"] = args.init_check.strip() != "0"
+    if args.provided_sdk is not None:
+        given["provided_sdk"] = args.provided_sdk.strip() != "0"
     if args.arch is not None and args.arch.strip():
         given["arch"] = lambda_architecture(args.arch.strip())
     return given

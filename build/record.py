@@ -18,6 +18,7 @@ from pathlib import Path
 from build.buildenv import BUILD_PINS
 from build.package import file_sha256
 from build.paths import DEFAULT_HANDLER, ROOT
+from build.provided_sdk import SDK_PINS
 from build.sources import walk
 
 RECORD = "bootstrap.inputs.json"
@@ -35,6 +36,7 @@ class Inputs:
     add_data: tuple[str, ...] = ()
     init_check: bool = True
     arch: str = ""  # Lambda's name; "" (only in old records): this machine's
+    provided_sdk: bool = True  # boto3 as Lambda's runtime has it (build/provided_sdk.py)
 
     @property
     def src_path(self) -> Path | None:
@@ -60,7 +62,8 @@ def fingerprint(inputs: Inputs) -> str:
         for path, relative in walk(tree, excludes):
             digest.update(f"{tree}/{relative}\0".encode())
             digest.update(hashlib.sha256(path.read_bytes()).digest())
-    files = [BUILD_PINS] + ([inputs.requirements_path] if inputs.requirements_path else [])
+    requirements = [inputs.requirements_path] if inputs.requirements_path else []
+    files = [BUILD_PINS, SDK_PINS, *requirements]
     for extra in [*files, *(Path(a.partition(":")[0]) for a in inputs.add_data)]:
         if extra.is_file():
             digest.update(hashlib.sha256(extra.read_bytes()).digest())

@@ -20,7 +20,7 @@ from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 
-from build import archroot
+from build import archroot, caches
 from build.buildenv import BUILD_PINS, build_env, describe
 from build.elf import host_architecture
 from build.errors import BuildError
@@ -28,6 +28,7 @@ from build.freeze import FreezeInputs, freeze, handler_module
 from build.initcheck import DEFAULT_TIMEOUT, verify_init
 from build.missing import unresolved_imports, warnings_file
 from build.paths import CACHE, ROOT
+from build.provided_sdk import scan as scan_sdk_imports
 from build.record import RECORD, Inputs, read_record, write_record
 from build.sbom import write_sbom
 from build.sources import check_syntax, extra_data, handler_data, package_names, summary
@@ -111,6 +112,7 @@ def build(
     init_check: bool = True,
     init_timeout: float = DEFAULT_TIMEOUT,
     arch: str = "",
+    provided_sdk: bool = True,
 ) -> Path:
     handler_module(handler)  # a malformed name fails before any slow stage
     if src is not None and not src.is_dir():
@@ -120,8 +122,9 @@ def build(
     arch = arch or host_architecture()
     if arch != host_architecture():
         return build_elsewhere(
-            arch, handler, src, requirements, dist, only_binary, excludes, add_data, init_check
-        )
+            arch, handler, src, requirements, dist, only_binary, excludes, add_data, init_check,
+            provided_sdk,
+        )  # fmt: skip
     inputs = Inputs(
         handler,
         str(src or ""),
@@ -131,6 +134,7 @@ def build(
         tuple(add_data),
         init_check,
         arch,
+        provided_sdk=provided_sdk,
     )
     data = []
     if src is not None:
@@ -145,8 +149,10 @@ def build(
     clear_artefacts(dist)
     slug = hashlib.sha256(f"{handler}|{src}|{requirements}".encode()).hexdigest()[:12]
     workdir = CACHE / "build" / slug
+    caches.use_workdir(workdir)  # held until the build ends; older ones pruned
+    sdk = scan_sdk_imports(src, handler_module(handler), excludes, provided_sdk)
     with stage("build environment"):
-        env = build_env(requirements, only_binary)
+        env = build_env(requirements, only_binary, sdk)
         print(f"    {describe(env, requirements)}")
         packages = requirement_packages(env.python)
     print(f"    {summary(data)}" + (f"; excluded: {', '.join(excludes)}" if excludes else ""))
@@ -196,6 +202,7 @@ def build_inputs(wanted: Inputs, dist: Path) -> Path:
         add_data=wanted.add_data,
         init_check=wanted.init_check,
         arch=wanted.arch,
+        provided_sdk=wanted.provided_sdk,
     )
 
 
@@ -209,6 +216,7 @@ def build_elsewhere(
     excludes: Sequence[str],
     add_data: Sequence[str],
     init_check: bool,
+    provided_sdk: bool = True,
 ) -> Path:
     """This build, run by the pipeline of an ``arch`` build root (build/archroot.py)."""
     args = [
@@ -219,6 +227,7 @@ def build_elsewhere(
         f"--exclude={' '.join(excludes)}",
         f"--add-data={' '.join(add_data)}",
         f"--init-check={int(init_check)}",
+        f"--provided-sdk={int(provided_sdk)}",
         f"--dist={dist}",
         f"--arch={arch}",
     ]

@@ -34,6 +34,7 @@ MAKE_VARIABLES = [
     "EXCLUDE",
     "ADD_DATA",
     "INIT_CHECK",
+    "PROVIDED_SDK",
     "PASS_ENV",
     "INIT_TRACE",
     "AWS_CREDENTIALS",

@@ -241,6 +241,21 @@ def test_boto3_clients_of_any_service_from_the_bundled_models(
         assert body["services"] > 300 and body["s3_operations"] > 90
 
 
+def test_a_boto3_the_requirements_pin_is_the_one_bundled(boto3_dist: Path) -> None:
+    # Lambda's runtime ships boto3, so the build adds it to a function that imports it
+    # without requiring it (build/provided_sdk.py); this one pins its own: theirs is used.
+    pinned = dict(line.split("==") for line in (BOTO3FUNC / "requirements.txt").read_text().split())
+    sbom = json.loads((boto3_dist / "bootstrap.cdx.json").read_text())
+    found = {
+        c["name"]: (c["version"], {p["name"]: p["value"] for p in c["properties"]})
+        for c in sbom["components"]
+        if c["name"] in ("boto3", "botocore")
+    }
+    assert found["boto3"][0] == pinned["boto3"]
+    assert found["boto3"][1]["staticlambda:part"] == "requirements"
+    assert found["botocore"][1]["staticlambda:part"] == "requirements"
+
+
 def test_every_runtime_path_works_in_the_smallest_bundle(bare_dist: Path) -> None:
     # The build leaves out what neither handler nor runtime uses: a handler that
     # imports nothing must still get start-up hooks' modules, the error paths'

@@ -2,6 +2,9 @@
 distribution that installed it, by part of the function:
 
     runtime             the runtime's dependencies (pyproject.toml) and theirs
+    provided-sdk        boto3 and its dependencies as Lambda's runtime has them, added
+                        because the function imports boto3 and its requirements do not
+                        bring it (build/provided_sdk.py, requirements/provided-sdk.txt)
     requirements        what the function's requirements file brought
     build-environment   the rest of the build environment the handler's imports reached
 
@@ -25,6 +28,7 @@ from cyclonedx.model.component import Component, ComponentType
 from packageurl import PackageURL
 
 from build.paths import ROOT
+from build.provided_sdk import provided_in
 from build.sbom.contents import Contents
 from build.sbom.project import FIRST_PARTY, PROPERTY, project_version
 
@@ -38,6 +42,7 @@ def python_components(
 
     installed = distributions(site_paths(env_python) if env_python else sys.path)
     runtime = runtime_distributions()
+    provided = provided_distributions(env_python)
     stdlib = set(sys.stdlib_module_names)
     by_dist: dict[tuple[str, str, str], set[str]] = {}
     first_party = set()
@@ -47,7 +52,8 @@ def python_components(
                 first_party.add(top)
             continue
         dist = installed[top]
-        key = (dist.metadata["Name"], dist.version, part_of(dist, top, runtime, requirement_tops))
+        part = part_of(dist, top, runtime, requirement_tops, provided)
+        key = (dist.metadata["Name"], dist.version, part)
         by_dist.setdefault(key, set()).add(top)
     for (name, version, part), modules in sorted(by_dist.items()):
         yield Component(
@@ -103,10 +109,13 @@ def part_of(
     top: str,
     runtime: set[str],
     requirement_tops: Collection[str],
+    provided: Collection[str] = (),
 ) -> str:
     """The part of the function that brought this package: its `staticlambda:part`."""
     if canonical(dist.metadata["Name"]) in runtime:
         return "runtime"
+    if canonical(dist.metadata["Name"]) in provided:
+        return "provided-sdk"
     if top in requirement_tops:
         return "requirements"
     return "build-environment"
@@ -140,6 +149,12 @@ def top_levels(dist: importlib.metadata.Distribution) -> set[str]:
             continue
         names.add(first.split(".")[0])
     return names
+
+
+def provided_distributions(env_python: Path | None) -> set[str]:
+    """What the build environment got from requirements/provided-sdk.txt (its marker)."""
+    provided = provided_in(env_python.parent.parent) if env_python else None
+    return {canonical(n) for n in provided.distributions} if provided else set()
 
 
 def site_paths(python: Path) -> list[str]:
