@@ -26,6 +26,8 @@ USER_VARIABLES := HANDLER SRC REQUIREMENTS EVENT EVENT_FILE FUNCTION DIST ROLE R
 USER_VARIABLES += PROVIDED_SDK
 # sam-build (staticlambda.mk; ARTIFACTS_DIR is SAM's) and deploy PACKAGE=image.
 USER_VARIABLES += LOGICAL_ID CODE_URI ARTIFACTS_DIR PACKAGE IMAGE_REPOSITORY IMAGE_TAG
+# compare (build/compare/); ENV_FILE and ENV: the function's own variables.
+USER_VARIABLES += EVENTS REPORT LOG_FORMAT ENV_FILE ENV
 unexport $(USER_VARIABLES)
 $(foreach v,$(USER_VARIABLES),$(eval export SL_$v = $$(value $v)))
 # $(call given,VAR): non-empty when the user set VAR (command line or environment).
@@ -45,7 +47,7 @@ export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
 .DEFAULT_GOAL := help
 .PHONY: all build zip image invoke deploy remote-invoke test check bench venv clean help
-.PHONY: clean-cache
+.PHONY: clean-cache compare
 
 help:
 	@echo 'make zip                 dist/function.zip of what was built; builds first when nothing'
@@ -74,6 +76,13 @@ help:
 	@echo '                         [IMAGE_TAG=]  push dist/image.oci.tar with skopeo, deploy it'
 	@echo '                         as a container-image function (no IMAGE_REPOSITORY: the steps)'
 	@echo 'make remote-invoke FUNCTION=name [EVENT=json REGION=]   invoke the deployed function'
+	@echo 'make compare EVENTS=path [HANDLER= SRC= REQUIREMENTS= ...]   each event (a file, or a'
+	@echo '                         folder'"'"'s *.json) on the static bootstrap and on awslambdaric'
+	@echo '                         4.2.2: same, or what differs; exits 1 when one differs; builds'
+	@echo '                         first when make zip would'
+	@echo '    ENV_FILE=path ENV="NAME=value ..."   the function'"'"'s variables, for both'
+	@echo '    LOG_FORMAT=JSON        Lambda'"'"'s JSON log format for both (default Text)'
+	@echo '    REPORT=file            also write the comparison as JSON'
 	@echo 'make test                the test suite'
 	@echo 'make check               ruff, ruff format --check, mypy'
 	@echo 'make wheel [DIST=dist]   the runtime library as a wheel (hatchling), in DIST'
@@ -103,8 +112,17 @@ INPUT_OPTS = $(call opt,ONLY_BINARY,--only-binary) $(call opt,EXCLUDE,--exclude)
 ZIP_OPTS = $(call opt,HANDLER,--handler) $(call opt,SRC,--src) \
   $(call opt,REQUIREMENTS,--requirements) $(INPUT_OPTS)
 
-# The builder is chosen only when a goal builds: `docker info` must answer within 5 s.
-ifneq ($(filter build zip,$(MAKECMDGOALS)),)
+# `make compare` without EVENTS: said before anything is chosen or built.
+ifneq ($(filter compare,$(MAKECMDGOALS)),)
+ifeq ($(strip $(value EVENTS)),)
+$(error compare: give EVENTS=path: an event file, or a folder of .json files (one event each))
+endif
+endif
+
+# The builder is chosen only when a goal builds (compare builds as zip does): `docker
+# info` must answer within 5 s.
+BUILD_GOALS := $(filter build zip compare,$(MAKECMDGOALS))
+ifneq ($(BUILD_GOALS),)
 ifeq ($(strip $(BUILDER)),)
   docker_answer := $(shell \
     command -v docker >/dev/null 2>&1 || { echo 'no docker command on PATH'; exit 0; }; \
@@ -128,7 +146,7 @@ else
   endif
 endif
 endif
-ifneq ($(filter build zip,$(MAKECMDGOALS)),)
+ifneq ($(BUILD_GOALS),)
 $(info build: builder $(builder), $(builder_why)$(if $(filter docker,$(builder)),; image staticlambda-builder:al$(AMAZON_LINUX)))
 endif
 
@@ -173,7 +191,7 @@ DOCKER_PREPARE = \
 	  echo "build: SRC=$$SL_SRC is not a directory" >&2; exit 1; fi; \
 	if [ -n "$$SL_M_REQ" ] && [ ! -f "$$SL_REQUIREMENTS" ]; then \
 	  echo "build: REQUIREMENTS=$$SL_REQUIREMENTS does not exist" >&2; exit 1; fi
-$(if $(BASE_IMAGE),,$(if $(filter build zip,$(MAKECMDGOALS)),$(error AMAZON_LINUX=$(AMAZON_LINUX) is neither 2023 nor 2017.03: set BASE_IMAGE)))
+$(if $(BASE_IMAGE),,$(if $(BUILD_GOALS),$(error AMAZON_LINUX=$(AMAZON_LINUX) is neither 2023 nor 2017.03: set BASE_IMAGE)))
 
 C_PATH_OPTS = $(call opt_as,SRC,--src,C_SRC) $(call opt_as,REQUIREMENTS,--requirements,C_REQUIREMENTS)
 
@@ -262,6 +280,14 @@ sam-build: $(STAMP)
 	  "--code-uri=$$SL_CODE_URI" "--artifacts-dir=$$SL_ARTIFACTS_DIR" \
 	  $(call opt,ONLY_BINARY,--only-binary) $(call opt,EXCLUDE,--exclude) \
 	  $(call opt,INIT_CHECK,--init-check)
+
+# The static bootstrap beside AWS's Python runtime (awslambdaric 4.2.2) on the function's own
+# events (build/compare/). Its `zip` builds first only when `make zip` would (a missing
+# EVENTS is said before, at the top).
+compare: $(STAMP) zip
+	$(PY) -m build.compare --zipped "--dist=$$SL_DIST" "--events=$$SL_EVENTS" \
+	  $(call opt,ENV_FILE,--env-file) $(call opt,ENV,--env) \
+	  $(call opt,LOG_FORMAT,--log-format) $(call opt,REPORT,--json)
 
 remote-invoke: $(STAMP)
 	$(PY) -m build.remote_invoke $(call opt,FUNCTION,--function) $(call opt,REGION,--region) \

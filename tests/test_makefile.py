@@ -16,7 +16,18 @@ from makefile_support import ROOT, recorded_make
 HOSTILE = (
     "x'; touch PWNED1; echo '\"$HOME `touch PWNED2` $(shell touch PWNED3) $$(touch PWNED4)\nnext"
 )
-TARGETS = ("build", "zip", "invoke", "deploy", "remote-invoke", "bench", "clean", "wheel", "help")
+TARGETS = (
+    "build",
+    "zip",
+    "invoke",
+    "deploy",
+    "remote-invoke",
+    "bench",
+    "compare",
+    "clean",
+    "wheel",
+    "help",
+)
 
 
 def no_side_effects(*folders: Path) -> None:
@@ -123,6 +134,43 @@ def test_deploy_and_remote_invoke_pass_names_as_data(tmp_path: Path) -> None:
     for option in ("--function", "--region", "--event"):
         assert values(argv, option) == [HOSTILE], option
     no_side_effects(tmp_path)
+
+
+@pytest.mark.parametrize("builder", ["native", "docker"])
+def test_compare_builds_as_zip_then_passes_its_values_as_data(builder: str, tmp_path: Path) -> None:
+    calls, _ = recorded_make(
+        tmp_path,
+        "compare",
+        f"BUILDER={builder}",
+        f"HANDLER={HOSTILE}",
+        *(f"{n}={HOSTILE}" for n in ("EVENTS", "ENV_FILE", "ENV", "LOG_FORMAT", "REPORT")),
+        f"DIST={tmp_path / 'dist'}",
+    )
+    if builder == "native":
+        zip_argv = python_call(calls, "build.pipeline")
+    else:
+        (zip_argv,) = [c for c in calls if c[:2] == ["docker", "run"]]
+    assert "zip" in zip_argv and values(zip_argv, "--handler") == [HOSTILE]
+    argv = python_call(calls, "build.compare")
+    assert calls.index(argv) > calls.index(zip_argv), "compare runs after the zip"
+    for option in ("--events", "--env-file", "--env", "--log-format", "--json"):
+        assert values(argv, option) == [HOSTILE], option
+    assert values(argv, "--dist") == [str(tmp_path / "dist")]
+    assert "--zipped" in argv  # the zip before it checked what was built
+    no_side_effects(tmp_path)
+
+
+def test_compare_without_events_says_so_before_building(tmp_path: Path) -> None:
+    ran = subprocess.run(
+        ["make", "--no-print-directory", "compare", "BUILDER=native", "EVENTS= "],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert ran.returncode == 2
+    assert "compare: give EVENTS=path: an event file, or a folder of .json files" in ran.stderr
+    assert ran.stdout == "" and "==>" not in ran.stderr
 
 
 def test_bench_args_are_words_never_code(tmp_path: Path) -> None:
