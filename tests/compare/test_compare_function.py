@@ -112,7 +112,8 @@ def test_a_function_that_matches_is_the_same_for_each_event(
     sides = {e["name"]: e["sides"] for e in written["events"]}
     for side in ("A", "B"):
         # ENV_FILE reached both; what each wrote is there, not merely equal.
-        assert json.loads(sides["dict.json"][side]["reply"])["table"] == "orders"
+        reply = json.loads(sides["dict.json"][side]["reply"])
+        assert (reply["table"], reply["metadata_disabled"]) == ("orders", "true")
         assert sides["printed.json"][side]["observed"]["log"] == ["order o-3 received"]
         assert sides["logged.json"][side]["observed"]["log"] == [
             "[INFO]\t<time>\t<request id>\torder o-4 stored"
