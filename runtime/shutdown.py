@@ -41,6 +41,7 @@ later one is ignored, and the callbacks never run twice.
 
 from __future__ import annotations
 
+import logging
 import signal
 import threading
 from collections.abc import Callable, Mapping
@@ -130,7 +131,9 @@ def install(runtime_api: str, environ: Mapping[str, str]) -> bool:
     try:
         enable(runtime_api)
     except RuntimeAPIError as e:
-        log_runtime(f"graceful shutdown is off: the extension did not register: {e}")
+        log_runtime(
+            f"graceful shutdown is off: the extension did not register: {e}", logging.WARNING
+        )
         return False
     return True
 
@@ -149,7 +152,7 @@ def _on_sigterm(signum: int, frame: FrameType | None) -> None:
     # Any later SIGTERM (passed on by the bootstrap's parents) is ignored from
     # here on, so it cannot interrupt the callbacks.
     signal.signal(signal.SIGTERM, signal.SIG_IGN)
-    log_runtime(f"SIGTERM: running {len(callbacks)} shutdown callback(s)")
+    log_runtime(f"SIGTERM: running {len(callbacks)} shutdown callback(s)", logging.INFO)
     callbacks.run_once()
     # Unwinds the loop wherever it waits (/next, usually), so that the process
     # exits as normal and the bootstrap's parents clean up after it.

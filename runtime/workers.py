@@ -35,6 +35,7 @@ from __future__ import annotations
 
 import contextlib
 import gc
+import logging
 import mmap
 import os
 import signal
@@ -51,6 +52,7 @@ from runtime.deadline import SoftDeadline
 from runtime.errors import RUNTIME_EXIT_ERROR, ErrorPayload, RuntimeAPIError
 from runtime.handler import Handler
 from runtime.logs import RequestIdFilter, log_error, log_runtime
+from runtime.logsink import streams
 from runtime.loop import InvokeLoop
 
 # A slot: its state, the request id's length (2 bytes), the id (Lambda's are
@@ -143,6 +145,10 @@ def serve(
     supervise them until SIGTERM or a failing Runtime API; the parent's exit status."""
 
     def run_worker(slots: Slots, index: int) -> int:
+        # Its own log output first: its own lock (or log socket connections).
+        unusable = streams.start_worker(config.log_socket)
+        if unusable:
+            log_runtime(unusable, logging.WARNING)
         client = RuntimeAPIClient(config.base_url)  # its own connection, made after fork
         margin = config.soft_deadline_margin_ms
         loop = InvokeLoop(
@@ -166,6 +172,9 @@ def serve(
         return 0
 
     close_pooled_connections()
+    # Every worker writes to the parent's stdout, or to the log socket: whole
+    # log records either way (runtime/logsink.py).
+    streams.share_with_workers()
     return Supervisor(
         config.max_concurrency, run_worker, RuntimeAPIClient(config.base_url), config.json_logs
     ).run()
@@ -242,6 +251,7 @@ class Supervisor:
             with contextlib.suppress(Exception):
                 sys.stdout.flush()
                 sys.stderr.flush()
+            streams.end_partial_lines()  # every thread's, not only this one's
             os._exit(status)
 
     def _ended(self, index: int, pid: int, status: int) -> None:
@@ -281,7 +291,9 @@ class Supervisor:
         try:
             self.client.post_error(request_id, error)
         except RuntimeAPIError as e:
-            log_runtime(f"error for {request_id} (worker {pid}) not accepted: {e}")
+            log_runtime(
+                f"error for {request_id} (worker {pid}) not accepted: {e}", request_id=request_id
+            )
 
     def _stop(self) -> None:
         self.stopping = True
@@ -290,7 +302,9 @@ class Supervisor:
 
     def _on_sigterm(self, signum: int, frame: FrameType | None) -> None:
         if not self.stopping:
-            log_runtime(f"SIGTERM: stopping {len(self.workers)} worker(s) after their invokes")
+            log_runtime(
+                f"SIGTERM: stopping {len(self.workers)} worker(s) after their invokes", logging.INFO
+            )
         self._stop()
 
 

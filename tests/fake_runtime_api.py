@@ -24,12 +24,22 @@ As Lambda Managed Instances' Runtime API, for a runtime serving N invokes at onc
 Concurrent requests are served each on its own thread. The Extensions API's
 register and event/next (which waits like /next) are answered too, so that
 graceful shutdown can be opted in against this fake.
+
+Managed Instances' log socket (``_LAMBDA_TELEMETRY_LOG_FD_PROVIDER_SOCKET``), on
+its own: each connection one stream of log lines, as awslambdaric writes them.
+
+    with LogSocket(tmp_path / "logs.sock") as logs:  # env[LOG_SOCKET_ENV] = str(logs.path)
+        ... run the runtime ...
+    logs.streams()                              # [LogStream(pid, data)], one a connection
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
+import socket
+import struct
 import threading
 import time
 from collections import deque
@@ -37,6 +47,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from email.message import Message
 from http.client import parse_headers
+from pathlib import Path
 from typing import Any
 
 from build.runtime_api import INIT_ERROR, NEXT, PREFIX, LocalRuntimeAPI, RuntimeAPIHandler
@@ -307,3 +318,79 @@ def _descendants(root: int) -> list[int]:
         except OSError:
             continue
     return found
+
+
+# --- Managed Instances' log socket ------------------------------------------------
+
+
+@dataclass
+class LogStream:
+    """One connection to the log socket: the process that made it (its
+    SO_PEERCRED pid) and every byte it sent."""
+
+    pid: int
+    data: bytearray
+
+    def lines(self) -> list[str]:
+        return self.data.decode("utf-8", "replace").split("\n")
+
+
+class LogSocket:
+    """A unix stream socket at ``path`` that takes any number of connections
+    and keeps what each sends, read as it comes (a writer is never held up)."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self._listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        self._listener.bind(str(path))
+        self._listener.listen(64)
+        self._streams: list[LogStream] = []
+        self._readers: list[threading.Thread] = []
+        self._lock = threading.Lock()
+        self._accepting = threading.Thread(target=self._accept, daemon=True)
+        self._accepting.start()
+
+    def _accept(self) -> None:
+        while True:
+            try:
+                connection, _ = self._listener.accept()
+            except OSError:
+                return  # closed
+            credentials = connection.getsockopt(
+                socket.SOL_SOCKET, socket.SO_PEERCRED, struct.calcsize("3i")
+            )
+            pid, _, _ = struct.unpack("3i", credentials)
+            stream = LogStream(pid, bytearray())
+            reader = threading.Thread(target=self._read, args=(connection, stream), daemon=True)
+            with self._lock:
+                self._streams.append(stream)
+                self._readers.append(reader)
+            reader.start()
+
+    @staticmethod
+    def _read(connection: socket.socket, stream: LogStream) -> None:
+        with connection:
+            while chunk := connection.recv(1 << 20):
+                stream.data += chunk
+
+    def streams(self, timeout: float = 30) -> list[LogStream]:
+        """Every connection's stream, once each has been closed by its writer."""
+        with self._lock:
+            readers = list(self._readers)
+        for reader in readers:
+            reader.join(timeout)
+        with self._lock:
+            return list(self._streams)
+
+    def close(self) -> None:
+        with contextlib.suppress(OSError):
+            self._listener.shutdown(socket.SHUT_RDWR)  # wakes the accepting thread
+        self._listener.close()
+        with contextlib.suppress(FileNotFoundError):
+            self.path.unlink()
+
+    def __enter__(self) -> LogSocket:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
