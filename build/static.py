@@ -29,7 +29,6 @@ from __future__ import annotations
 
 import logging
 import os
-import shutil
 import subprocess
 import sys
 import tarfile
@@ -138,9 +137,10 @@ def make_static(program: Path, output: Path) -> Path:
             if loader is None:
                 super()._get_bootloader()
                 return
+            # The very bytes build/loader.py checked, not a path read again.
             fd, copy = tempfile.mkstemp(prefix="staticx-output-")
-            os.close(fd)
-            shutil.copyfile(loader, copy)
+            with os.fdopen(fd, "wb") as f:
+                f.write(loader)
             os.chmod(copy, 0o755)
             self.tmpoutput = copy
 
