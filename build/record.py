@@ -15,6 +15,7 @@ from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
+from build.atomic import replace_file
 from build.buildenv import BUILD_PINS
 from build.package import file_sha256
 from build.paths import DEFAULT_HANDLER, ROOT
@@ -81,7 +82,7 @@ def write_record(dist: Path, inputs: Inputs, arch: str) -> None:
         "fingerprint": fingerprint(inputs),
         "bootstrap_sha256": file_sha256(dist / "bootstrap"),
     }
-    (dist / RECORD).write_text(json.dumps(record, indent=1) + "\n")
+    replace_file(dist / RECORD, json.dumps(record, indent=1) + "\n")
 
 
 def read_record(dist: Path) -> dict[str, object] | None:

@@ -21,6 +21,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from build import archroot, caches
+from build.atomic import replace_file
 from build.buildenv import BUILD_PINS, build_env, describe
 from build.elf import host_architecture
 from build.errors import BuildError
@@ -182,7 +183,7 @@ def build(
     if src is not None:
         check_unresolved_imports(workdir, src, requirements)
     # The handler the binary runs, for `make deploy` to tell Lambda.
-    (dist / "bootstrap.handler").write_text(handler + "\n")
+    replace_file(dist / "bootstrap.handler", handler + "\n")
     write_record(dist, inputs, arch)
     size = bootstrap.stat().st_size
     print(f"{bootstrap}: {size / 1e6:.1f} MB, static, {arch}, handler {handler}")

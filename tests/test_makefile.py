@@ -5,9 +5,12 @@ choose: quotes, `$`, backticks, `$(shell ...)`, newlines."""
 
 from __future__ import annotations
 
+import os
 import re
 import subprocess
+import sys
 import zipfile
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -17,6 +20,18 @@ HOSTILE = (
     "x'; touch PWNED1; echo '\"$HOME `touch PWNED2` $(shell touch PWNED3) $$(touch PWNED4)\nnext"
 )
 TARGETS = ("build", "zip", "invoke", "deploy", "remote-invoke", "bench", "clean", "wheel", "help")
+
+
+@pytest.fixture(autouse=True)
+def planted_files_removed() -> Iterator[None]:
+    """What a shell run by mistake plants in the repository goes with the test that made it
+    run, passed or failed: left behind, it failed every later run of every test here."""
+    yield
+    planted = sorted(ROOT.glob("PWNED*"))
+    for path in planted:
+        path.unlink()
+    if planted:
+        pytest.fail(f"a shell ran: {[p.name for p in planted]} in {ROOT} (removed)")
 
 
 def no_side_effects(*folders: Path) -> None:
@@ -183,3 +198,47 @@ def test_wheel_dist_reaches_pip_as_data(tmp_path: Path) -> None:
     argv = python_call(calls, "pip")
     assert argv[1:] == ["-m", "pip", "wheel", ".", "--no-deps", "--wheel-dir", HOSTILE]
     no_side_effects(tmp_path)
+
+
+# Run by the test below in a pytest of its own: the recipe's shell "runs" and the test fails.
+SABOTAGE = """
+import makefile_support
+
+def pytest_configure(config):
+    def planted_then_failed(*args, **kwargs):
+        (makefile_support.ROOT / "PWNED-by-a-failing-test").touch()
+        raise AssertionError("the recipe ran a shell")
+
+    makefile_support.recorded_make = planted_then_failed
+"""
+
+
+def test_a_failing_test_leaves_nothing_planted_in_the_repository(tmp_path: Path) -> None:
+    (tmp_path / "sabotage.py").write_text(SABOTAGE)
+    planted = ROOT / "PWNED-by-a-failing-test"
+    test = "tests/test_makefile.py::test_bench_args_are_words_never_code"
+    try:
+        ran = subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "pytest",
+                "-q",
+                "-p",
+                "sabotage",
+                "-p",
+                "no:cacheprovider",
+                test,
+            ],
+            cwd=ROOT,
+            env={**os.environ, "PYTHONPATH": f"{tmp_path}{os.pathsep}{ROOT / 'tests'}"},
+            capture_output=True,
+            text=True,
+            timeout=120,
+            check=False,
+        )
+        assert "AssertionError: the recipe ran a shell" in ran.stdout, ran.stdout + ran.stderr
+        assert ran.returncode == 1
+        assert not planted.exists()
+    finally:
+        planted.unlink(missing_ok=True)

