@@ -12,6 +12,9 @@ both), and what the emulator adds (AWS_LAMBDA_FUNCTION_NAME, ...). No HOME, so
 no ~/.aws; no credentials unless --credentials (make: AWS_CREDENTIALS=1) passes
 the caller's AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY and AWS_SESSION_TOKEN;
 any other variable only when named in --pass-env (make: PASS_ENV="A B").
+The function's own environment, declared at build (ENV_FILE, ENV), is given too:
+the build wrote what its init check ran with beside the bootstrap
+(bootstrap.environment.json, build/function_env.py); PASS_ENV wins over it.
 
 Printed: the function's own output (print, logging, powertools' JSON logs,
 EMF metrics) and the INIT_START / START / END / REPORT lines, then the reply.
@@ -31,7 +34,8 @@ from collections.abc import Mapping
 from pathlib import Path
 
 from build.command import command_line
-from build.errors import EmulatorError, InvokeError
+from build.errors import BuildError, EmulatorError, InvokeError
+from build.function_env import read_environment
 from build.rie import Emulator
 
 CREDENTIALS = ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN")
@@ -50,6 +54,7 @@ def function_env(
     pass_env: list[str],
     credentials: bool,
     init_trace: bool,
+    declared: Mapping[str, str] | None = None,
 ) -> dict[str, str]:
     region = caller.get("AWS_REGION") or caller.get("AWS_DEFAULT_REGION") or DEFAULT_REGION
     env = {
@@ -62,6 +67,8 @@ def function_env(
         "AWS_LAMBDA_FUNCTION_TIMEOUT": timeout,
         # Lambda's code directory; powertools' Tracer, for one, is on only where it is set.
         "LAMBDA_TASK_ROOT": task_root,
+        # The function's own (no name Lambda reserves: build/function_env.py refuses them).
+        **(declared or {}),
     }
     if credentials:
         missing = [n for n in CREDENTIALS[:2] if not caller.get(n)]
@@ -135,10 +142,11 @@ def main(argv: list[str] | None = None) -> int:
                 args.pass_env.split(),
                 args.credentials,
                 args.init_trace,
+                read_environment(bootstrap.parent),
             )
             with Emulator([str(bootstrap)], env=env, cwd=bootstrap.parent) as rie:
                 status, body = rie.invoke(event, timeout=float(args.timeout) + 30)
-    except (InvokeError, EmulatorError) as e:
+    except (InvokeError, EmulatorError, BuildError) as e:
         print(f"invoke: {e}", file=sys.stderr)
         return 1
     for line in lambda_log(rie.log()):
