@@ -94,8 +94,7 @@ def parse(handler: str) -> HandlerName:
         bad = next((p for p in parts if p and not is_name(p)), None)
         why = f": {bad!r} is not a Python name" if bad is not None else ""
         raise BuildError(
-            f"HANDLER={handler!r} is not module.function{why} "
-            f"(for example {DEFAULT_HANDLER}, or app.handler for app.py in SRC)"
+            f"HANDLER={handler!r} is not module.function{why} (for example {DEFAULT_HANDLER})"
         )
     return HandlerName(handler, module.replace("/", "."), function)
 
