@@ -142,7 +142,11 @@ def parse_env_words(text: str) -> dict[str, str]:
     for number, word in enumerate(words, 1):
         name, equals, value = word.partition("=")
         if not equals:
-            raise BuildError(f"ENV: word {number} is not NAME=value")
+            # Some shells export an ENV of their own (a file sh reads): make sees it too.
+            raise BuildError(
+                f"ENV: word {number} is not NAME=value (an ENV exported by your shell counts "
+                "too: unset it, or give ENV= on the command line)"
+            )
         check_name(name, "ENV")
         variables[name] = value
     return variables

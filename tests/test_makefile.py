@@ -173,7 +173,9 @@ def test_bench_args_are_words_never_code(tmp_path: Path) -> None:
 def test_clean_removes_only_what_a_build_writes(tmp_path: Path) -> None:
     dist = tmp_path / "it's $HOME"
     dist.mkdir()
-    for name in ("bootstrap", "bootstrap.handler", "function.zip", "function.zip.sha256", "mine"):
+    built = ("bootstrap", "bootstrap.handler", "bootstrap.inputs.json", "function.zip")
+    built += ("bootstrap.environment.json", "function.zip.sha256")
+    for name in (*built, "mine"):
         (dist / name).write_text("x")
     recorded_make(tmp_path, "clean", f"DIST={dist}")
     assert [p.name for p in dist.iterdir()] == ["mine"]
