@@ -21,6 +21,7 @@ import subprocess
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from build import handler_name
 from build.errors import BuildError
 from build.paths import ROOT
 from build.sources import DataFile, package_names
@@ -66,12 +67,9 @@ class FreezeInputs:
 
 
 def handler_module(handler: str) -> str:
-    module, dot, function = handler.rpartition(".")
-    if not dot or not module or not function:
-        raise BuildError(
-            f"HANDLER={handler!r} is not module.function (for example handlers.echo.handler)"
-        )
-    return module.replace("/", ".")
+    """The dotted module of HANDLER; its form is checked first (build/handler_name.py):
+    the name is pasted into the entry script, so only Python names get this far."""
+    return handler_name.parse(handler).module
 
 
 def write_entry(inputs: FreezeInputs) -> Path:
@@ -87,16 +85,9 @@ def write_entry(inputs: FreezeInputs) -> Path:
 
 
 def check_handler_source(inputs: FreezeInputs) -> None:
-    """Fail early, with the fix, when the handler's module is nowhere to be found."""
-    parts = handler_module(inputs.handler).split(".")
-    root = inputs.src if inputs.src is not None else ROOT
-    base = root.joinpath(*parts)
-    if base.with_suffix(".py").is_file() or (base / "__init__.py").is_file():
-        return
-    if inputs.requirements is not None:
-        return  # it may come from a requirement; the init check will say if not
-    where = f"SRC={inputs.src}" if inputs.src else "this repository (set SRC=<dir>)"
-    raise BuildError(f"module {'.'.join(parts)!r} of HANDLER={inputs.handler} is not in {where}")
+    """Fail early, with the fix, when the handler's module is nowhere to be found
+    (the pipeline has checked already; a direct caller of ``freeze`` is checked here)."""
+    handler_name.check_handler(inputs.handler, inputs.src, inputs.requirements)
 
 
 def check_no_runtime_package(src: Path) -> None:

@@ -14,6 +14,9 @@ the caller's AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY and AWS_SESSION_TOKEN;
 any other variable only when named in --pass-env (make: PASS_ENV="A B").
 The credential values passed are masked in everything printed, in the forms
 build/redaction.py knows (escaped, URL-encoded, base64 even wrapped, hex).
+The function's own environment, declared at build (ENV_FILE, ENV), is given too:
+the build wrote what its init check ran with beside the bootstrap
+(bootstrap.environment.json, build/function_env.py); PASS_ENV wins over it.
 
 Printed: the function's own output (print, logging, powertools' JSON logs,
 EMF metrics) and the INIT_START / START / END / REPORT lines, then the reply.
@@ -33,7 +36,8 @@ from collections.abc import Mapping
 from pathlib import Path
 
 from build.command import command_line
-from build.errors import EmulatorError, InvokeError
+from build.errors import BuildError, EmulatorError, InvokeError
+from build.function_env import read_environment
 from build.redaction import Redactor
 from build.rie import Emulator
 
@@ -53,6 +57,7 @@ def function_env(
     pass_env: list[str],
     credentials: bool,
     init_trace: bool,
+    declared: Mapping[str, str] | None = None,
 ) -> dict[str, str]:
     region = caller.get("AWS_REGION") or caller.get("AWS_DEFAULT_REGION") or DEFAULT_REGION
     env = {
@@ -65,6 +70,8 @@ def function_env(
         "AWS_LAMBDA_FUNCTION_TIMEOUT": timeout,
         # Lambda's code directory; powertools' Tracer, for one, is on only where it is set.
         "LAMBDA_TASK_ROOT": task_root,
+        # The function's own (no name Lambda reserves: build/function_env.py refuses them).
+        **(declared or {}),
     }
     if credentials:
         missing = [n for n in CREDENTIALS[:2] if not caller.get(n)]
@@ -139,6 +146,7 @@ def main(argv: list[str] | None = None) -> int:
                 args.pass_env.split(),
                 args.credentials,
                 args.init_trace,
+                read_environment(bootstrap.parent),
             )
             redactor.hide(*(env.get(name) for name in CREDENTIALS))
             # The emulator's log holds what the function printed, unmasked: it goes
@@ -150,7 +158,7 @@ def main(argv: list[str] | None = None) -> int:
                 ) as rie:
                     status, body = rie.invoke(event, timeout=float(args.timeout) + 30)
                 emulator_log = rie.log()
-    except (InvokeError, EmulatorError) as e:
+    except (InvokeError, EmulatorError, BuildError) as e:
         print(f"invoke: {redactor.redact(str(e))}", file=sys.stderr)
         return 1
     log = lambda_log(emulator_log)

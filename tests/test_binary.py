@@ -144,7 +144,10 @@ def test_malformed_handler_fails_the_build_at_once(tmp_path: Path) -> None:
     assert "HANDLER='echo' is not module.function" in built.stderr
     missing = run_pipeline("build", "--dist", str(tmp_path), "--handler", "nowhere.handler")
     assert missing.returncode == 1
-    assert "module 'nowhere' of HANDLER=nowhere.handler is not in" in missing.stderr
+    assert missing.stderr == (
+        "build: HANDLER=nowhere.handler: no module 'nowhere' in this repository's handlers; "
+        "give SRC=<your function's folder>\n"
+    )
 
 
 # --- under the official emulator -------------------------------------------------

@@ -71,24 +71,32 @@ def test_build_and_zip_pass_values_as_data(builder: str, tmp_path: Path) -> None
             f"ADD_DATA={HOSTILE}",
             f"ONLY_BINARY={HOSTILE}",
             f"INIT_CHECK={HOSTILE}",
+            f"ENV={HOSTILE}",
             f"DIST={tmp_path / 'dist'}",
         )
         if builder == "native":
             argv = python_call(calls, "build.pipeline")
         else:
             (argv,) = [c for c in calls if c[:2] == ["docker", "run"]]
-        for option in ("--handler", "--exclude", "--add-data", "--only-binary", "--init-check"):
+        options = ("--handler", "--exclude", "--add-data", "--only-binary", "--init-check", "--env")
+        for option in options:
             assert values(argv, option) == [HOSTILE], (target, option, argv)
     no_side_effects(tmp_path)
 
 
 def test_src_and_requirements_with_quotes_reach_the_pipeline_whole(tmp_path: Path) -> None:
     calls, _ = recorded_make(
-        tmp_path, "build", "BUILDER=native", f"SRC={HOSTILE}", f"REQUIREMENTS={HOSTILE}"
+        tmp_path,
+        "build",
+        "BUILDER=native",
+        f"SRC={HOSTILE}",
+        f"REQUIREMENTS={HOSTILE}",
+        f"ENV_FILE={HOSTILE}",
     )
     argv = python_call(calls, "build.pipeline")
     assert values(argv, "--src") == [HOSTILE]
     assert values(argv, "--requirements") == [HOSTILE]
+    assert values(argv, "--env-file") == [HOSTILE]
     no_side_effects(tmp_path)
 
 
@@ -96,13 +104,27 @@ def test_invoke_passes_event_and_names_as_data(tmp_path: Path) -> None:
     calls, _ = recorded_make(
         tmp_path,
         "invoke",
+        "BUILDER=native",
         f"EVENT={HOSTILE}",
         f"EVENT_FILE={HOSTILE}",
         f"PASS_ENV={HOSTILE}",
         f"DIST={HOSTILE}",
+        f"HANDLER={HOSTILE}",
+        f"ENV_FILE={HOSTILE}",
+        f"ENV={HOSTILE}",
         "AWS_CREDENTIALS=0",
         "INIT_TRACE=1",
     )
+    # First dist/bootstrap as asked (rebuilt when `make zip` would), with what was given.
+    assert next(c[:4] for c in calls if c[0] == "python") == [
+        "python",
+        "-m",
+        "build.pipeline",
+        "bootstrap",
+    ]
+    built = python_call(calls, "build.pipeline")
+    for option in ("--handler", "--env-file", "--env", "--dist"):
+        assert values(built, option) == [HOSTILE], option
     argv = python_call(calls, "build.invoke")
     assert values(argv, "--event") == [HOSTILE]
     assert values(argv, "--event-file") == [HOSTILE]
@@ -113,20 +135,25 @@ def test_invoke_passes_event_and_names_as_data(tmp_path: Path) -> None:
 
 
 def test_deploy_and_remote_invoke_pass_names_as_data(tmp_path: Path) -> None:
-    names = ("FUNCTION", "ROLE", "RUNTIME", "ARCH", "REGION", "MEMORY", "TIMEOUT")
+    names = ("FUNCTION", "ROLE", "RUNTIME", "ARCH", "REGION", "MEMORY", "TIMEOUT", "ENV")
     calls, _ = recorded_make(
         tmp_path / "deploy",
         "deploy",
         *(f"{n}={HOSTILE}" for n in names),
+        f"ENV_FILE={HOSTILE}",
         "CREATE_ROLE=1",
         "DRY_RUN=0",
+        f"FORCE={HOSTILE}",
         f"DIST={HOSTILE}",
     )
     argv = python_call(calls, "build.deploy")
     for name in names:
         assert values(argv, f"--{name.lower()}") == [HOSTILE], name
+    assert values(argv, "--env-file") == [HOSTILE]
     assert values(argv, "--zip") == [HOSTILE + "/function.zip"]
-    assert "--create-role" in argv and "--dry-run" not in argv
+    assert "--create-role" in argv and "--dry-run" not in argv and "--force" in argv
+    calls, _ = recorded_make(tmp_path / "unforced", "deploy", "FUNCTION=f", "FORCE=0")
+    assert "--force" not in python_call(calls, "build.deploy")
     calls, _ = recorded_make(
         tmp_path / "remote",
         "remote-invoke",
@@ -161,7 +188,9 @@ def test_bench_args_are_words_never_code(tmp_path: Path) -> None:
 def test_clean_removes_only_what_a_build_writes(tmp_path: Path) -> None:
     dist = tmp_path / "it's $HOME"
     dist.mkdir()
-    for name in ("bootstrap", "bootstrap.handler", "function.zip", "function.zip.sha256", "mine"):
+    built = ("bootstrap", "bootstrap.handler", "bootstrap.inputs.json", "function.zip")
+    built += ("bootstrap.environment.json", "function.zip.sha256")
+    for name in (*built, "mine"):
         (dist / name).write_text("x")
     recorded_make(tmp_path, "clean", f"DIST={dist}")
     assert [p.name for p in dist.iterdir()] == ["mine"]
