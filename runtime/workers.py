@@ -226,6 +226,7 @@ class Supervisor:
         self.stopping = False
         self.failed = False
         self._idle_deaths: deque[float] = deque()  # when, over the last IDLE_DEATH_WINDOW_S
+        self.clock = time.monotonic
 
     def run(self) -> int:
         signal.signal(signal.SIGTERM, self._on_sigterm)
@@ -306,7 +307,7 @@ class Supervisor:
 
     def _too_many_idle_deaths(self) -> bool:
         """Count one more death outside an invoke; whether the window holds too many."""
-        now = time.monotonic()
+        now = self.clock()
         deaths = self._idle_deaths
         deaths.append(now)
         while deaths and deaths[0] < now - IDLE_DEATH_WINDOW_S:

@@ -32,8 +32,10 @@ from fake_runtime_api import (
 )
 from support import ROOT, WriteModule
 
+from runtime.client import RuntimeAPIClient
 from runtime.config import Config
 from runtime.errors import ConfigError
+from runtime.workers import Supervisor
 
 # The actions of tests/fixtures/userfunc/app.py that these tests use, without its
 # third-party import, for the runtime run from source.
@@ -504,6 +506,47 @@ def test_each_worker_streams_its_own_response(managed_app: Path) -> None:
         assert response.chunks == (f"pid {response.pid} ".encode(), request_id.encode())
         pids.add(response.pid)
     assert len(pids) == 2
+
+
+def test_worker_deaths_outside_an_invoke_count_within_60_s_not_for_ever() -> None:
+    supervisor = Supervisor(4, lambda slots, index: 0, RuntimeAPIClient("http://127.0.0.1:9"))
+    now = [1000.0]
+    supervisor.clock = lambda: now[0]
+    # Three deaths a worker (12 for 4), 61 s apart: a flaky start, never too many.
+    for _ in range(40):
+        now[0] += 61
+        assert not supervisor._too_many_idle_deaths()
+    # Twelve within the minute are allowed; the thirteenth is one too many.
+    for _ in range(11):
+        now[0] += 1
+        assert not supervisor._too_many_idle_deaths()
+    now[0] += 1
+    assert supervisor._too_many_idle_deaths()
+
+
+def test_too_many_deaths_outside_an_invoke_stop_the_environment_saying_so(
+    managed_app: Path,
+) -> None:
+    with FakeRuntimeAPI(wait_for_events=True) as api:
+        process = start(SOURCE, api, 2, managed_app)
+        killed: list[int] = []
+        try:
+            # 2 workers: 6 deaths outside an invoke within 60 s are replaced, the 7th is not.
+            for _ in range(7):
+                api.wait_for(lambda: len(children(process.pid) - set(killed)) == 2)
+                idle = sorted(children(process.pid) - set(killed))[0]
+                os.kill(idle, signal.SIGKILL)
+                killed.append(idle)
+            process.wait(timeout=20)
+        finally:
+            status, _, err = stop(process)
+    assert status == 1, err
+    lines = err.splitlines()
+    assert sum("; starting another" in line for line in lines) == 6, err
+    assert lines[-1] == (
+        f"staticlambda: 7 workers died outside an invoke within 60 s, the last {killed[-1]} "
+        "(signal: killed): stopping every worker; their output above says why"
+    ), err
 
 
 def test_workers_exit_when_the_parent_is_killed(managed_app: Path) -> None:
