@@ -90,10 +90,10 @@ MAX_IDLE_DEATHS_PER_WORKER = 3
 IDLE_DEATH_WINDOW_S = 60.0
 
 # Managed Instances' shutdown: SIGKILL comes this long after SIGTERM (the
-# emulator's runtime shutdown timeout). The workers have WORKERS_SHUTDOWN_S
-# of it for their callbacks; the rest is the parent's and the loader's exit.
+# emulator's runtime shutdown timeout). The workers have all of it but the
+# last 100 ms for their callbacks; those are the parent's and the loader's exit.
 SHUTDOWN_WINDOW_S = 0.6
-WORKERS_SHUTDOWN_S = 0.5
+WORKERS_SHUTDOWN_S = SHUTDOWN_WINDOW_S - 0.1
 
 
 class Slots:
@@ -162,8 +162,10 @@ class Worker:
     def _on_sigterm(self, signum: int, frame: FrameType | None) -> NoReturn:
         # Once: the signal comes to the group and from the parent.
         signal.signal(signal.SIGTERM, signal.SIG_IGN)
-        # Whatever invoke the worker runs, Lambda has aborted it before its
-        # SIGTERM: nothing to report, and no time to finish it.
+        # Whatever invoke the worker runs, Lambda aborted it before its SIGTERM:
+        # nothing to report, and no time to finish it. (When the parent stops
+        # the workers itself, the API has failed, or the environment: the
+        # runtime's exit fails the invokes in flight.)
         self.slots.set_state(self.index, IDLE)
         if self.shutdown_callbacks:
             from runtime import shutdown
@@ -246,6 +248,7 @@ class Supervisor:
                 if pid in self.workers:  # not a child the handler's init left behind
                     self._ended(self.workers.pop(pid), pid, status)
         finally:
+            signal.setitimer(signal.ITIMER_REAL, 0)  # the shutdown window's, if armed
             self.client.close()
         return 1 if self.failed else 0
 
