@@ -216,7 +216,9 @@ def check_dead_worker_replaced(command: list[str], cwd: Path, **env: str) -> Non
     (SIGKILL): each invoke is reported as Lambda's Runtime.ExitError, and a
     fresh worker serves the next event."""
     with FakeRuntimeAPI(wait_for_events=True) as api:
-        api.add_event(json.dumps({"action": "exit"}), "req-exit")
+        api.add_event(
+            json.dumps({"action": "exit"}), "req-exit", {"Lambda-Runtime-Invocation-Id": "inv-1"}
+        )
         process = start(command, api, 2, cwd, **env)
         try:
             api.wait_for(lambda: bool(posted(api, error_path("req-exit"))), timeout=60)
@@ -237,6 +239,7 @@ def check_dead_worker_replaced(command: list[str], cwd: Path, **env: str) -> Non
     assert status == 0, err
     (exited,) = posted(api, error_path("req-exit"))
     assert exited.headers["Lambda-Runtime-Function-Error-Type"] == "Runtime.ExitError"
+    assert exited.headers["Lambda-Runtime-Invocation-Id"] == "inv-1"  # from the worker's slot
     assert exited.json() == {
         "errorMessage": "RequestId: req-exit Error: Runtime exited with error: exit status 3",
         "errorType": "Runtime.ExitError",
