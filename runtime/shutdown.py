@@ -28,9 +28,12 @@ which lets the static bootstrap's loader remove its extraction directory
 from /tmp. Lambda allows the runtime about 500 ms for all of it.
 
 With Lambda Managed Instances (AWS_LAMBDA_MAX_CONCURRENCY > 1, runtime/workers.py)
-the parent registers the extension, once, during init; on SIGTERM each worker
-finishes its invoke and runs the callbacks once in its own process, where the
-state they close or flush lives; the parent, which never ran an invoke, runs none.
+the parent registers the extension, once, during init. The platform aborts the
+invokes in flight, then sends SIGTERM to the process group and SIGKILL about
+600 ms later: each worker runs the callbacks at once, whatever invoke it is
+running, once, in its own process, where the state they close or flush lives,
+and exits; the parent, which never ran an invoke, runs none (the order is in
+runtime/workers.py's docstring).
 
 The signal may come more than once: the static bootstrap is two processes
 (staticx's loader, then the program: PyInstaller's bootloader and Python in one

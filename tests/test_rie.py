@@ -47,6 +47,10 @@ def sized(event, context):
     return "x" * event["n"]
 
 
+def huge(event, context):
+    raise ValueError("x" * event["n"])
+
+
 def raw(event, context):
     return b"\\x00\\xffraw"
 
@@ -287,6 +291,27 @@ def test_response_over_the_limit_is_refused_and_the_runtime_goes_on(
             log(rie),
             re.MULTILINE,
         )
+
+
+def test_a_7_mb_error_report_is_cut_to_fit_and_the_runtime_goes_on(
+    tmp_path: Path, write_module: WriteModule
+) -> None:
+    """The emulator dropped the connection on a 7 MB report, and the runtime
+    exited; cut to Lambda's 6 MiB, the caller gets the error, type and all."""
+    write_module("lambda_app", APP)
+    with emulator(tmp_path, "lambda_app.huge") as rie:
+        status, body = rie.invoke(json.dumps({"n": 7_000_000}))
+        assert status == 200
+        assert len(body) <= MAX_RESPONSE
+        error = json.loads(body)
+        assert error["errorType"] == "ValueError"
+        assert error["errorMessage"] == "x" * (len(error["errorMessage"]) - 28) + (
+            " [cut to fit Lambda's limit]"
+        )
+        assert len(error["errorMessage"]) > 6_000_000
+        status, body = rie.invoke(json.dumps({"n": 3}))
+        assert (status, json.loads(body)["errorMessage"]) == (200, "xxx")
+        assert starts(rie) == 1
 
 
 def test_context_under_the_emulator(tmp_path: Path, write_module: WriteModule) -> None:
