@@ -26,7 +26,7 @@ import os
 import py_compile
 from typing import Any
 
-SOURCE_SUFFIX = ".py"
+from build.sources import SOURCE_SUFFIX
 
 
 def bytecode_name(dest: str, optimize: int) -> str:
