@@ -11,6 +11,11 @@ a folder holding a copy of `runtime/` (plus `handlers/` when no SRC is given).
 The repository itself is never on its path, so a user's `handlers` or `build`
 package is the one bundled, and a user's `runtime` is refused (it would hide
 the runtime the entry starts).
+
+SRC's files go into the tree at their relative paths, its `.py` sources as
+files its modules are imported from (build/source_files.py); the tree is the
+bootstrap's working directory and LAMBDA_TASK_ROOT (runtime/frozen.py), as
+/var/task is on AWS's Python runtime.
 """
 
 from __future__ import annotations
@@ -61,7 +66,8 @@ class FreezeInputs:
     python: Path | None
     workdir: Path
     prune: bool = True  # leave out what neither handler nor runtime uses (build/prune.py)
-    data: tuple[DataFile, ...] = ()  # files bundled beside the handler's code
+    # The files of the bundle's tree: SRC's (data and .py sources) and ADD_DATA's.
+    data: tuple[DataFile, ...] = ()
     requirements: Path | None = None  # only to name it in messages
     package_data: tuple[str, ...] = field(default=())  # packages whose data files ship
 

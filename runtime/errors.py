@@ -22,7 +22,9 @@ invoke answered and the runtime alive.
 from __future__ import annotations
 
 import json
+import os
 import re
+import sys
 import traceback
 from dataclasses import dataclass, field
 from types import FrameType, TracebackType
@@ -156,7 +158,29 @@ def user_frames(tb: TracebackType | None) -> list[Frame]:
     while tb is not None and _is_runtime_frame(tb):
         tb = tb.tb_next
     frames = traceback.StackSummary.extract(traceback.walk_tb(tb), lookup_lines=False)
-    return [(f.filename, f.lineno or 0, f.name, _source_line(f)) for f in frames]
+    folder = getattr(sys, "_MEIPASS", None)
+    return [_frame(f, _in_tree(f.filename, folder)) for f in frames]
+
+
+def _frame(frame: traceback.FrameSummary, path: str) -> Frame:
+    line = _source_line(frame)
+    if not line and path != frame.filename:
+        # The source in the tree, found whatever the working directory now is.
+        line = _source_line(traceback.FrameSummary(path, frame.lineno, frame.name))
+    return (path, frame.lineno or 0, frame.name, line)
+
+
+def _in_tree(filename: str, folder: object) -> str:
+    """The path a frame's file has in the frozen bootstrap's tree.
+
+    The function's own modules are imported from their files there and carry
+    their real path, as in /var/task; the PYZ's modules (its dependencies) are
+    compiled with a path relative to the tree (`pydantic/main.py`): theirs is
+    made the absolute one their `__file__` says, as AWS's runtime prints it.
+    """
+    if not isinstance(folder, str) or os.path.isabs(filename) or filename.startswith("<"):
+        return filename
+    return os.path.join(folder, filename)
 
 
 def _source_line(frame: traceback.FrameSummary) -> str:

@@ -6,6 +6,14 @@ nor in an empty root. And it unpacks itself into /tmp once (staticx's loader
 unpacks the whole program, PyInstaller's onedir tree included); a bootstrap
 killed by a timeout leaves that behind, and /tmp is small. Both are handled
 here, before the runtime starts.
+
+And the function's code folder: on AWS's Python runtime the working directory
+and LAMBDA_TASK_ROOT are /var/task, where the function's files are, so code
+opens `prompt.txt` or `os.path.join(os.environ["LAMBDA_TASK_ROOT"], ...)`. In
+the bootstrap the function's files (SRC's tree, its `.py` sources too) are in
+PyInstaller's tree, `sys._MEIPASS`, inside staticx's extraction in /tmp; the
+bootstrap's own folder holds only `bootstrap`. So that tree becomes both,
+before the handler's module is imported (it may open files at import).
 """
 
 from __future__ import annotations
@@ -253,6 +261,22 @@ def _open_own_lock(dir_fd: int, flags: int) -> int:
     return fd
 
 
+def enter_code_folder(environ: MutableMapping[str, str]) -> str | None:
+    """Make the folder of the function's files the working directory and
+    LAMBDA_TASK_ROOT, as /var/task is on AWS's Python runtime; returns it.
+
+    Lambda sets LAMBDA_TASK_ROOT to the bootstrap's folder (/var/task), which
+    holds nothing but the bootstrap: the handler is told where its code is.
+    """
+    folder = getattr(sys, "_MEIPASS", None)
+    if not isinstance(folder, str):
+        return None  # not frozen: `python -m runtime` keeps the caller's
+    with contextlib.suppress(OSError):  # gone or unreadable: the handler will say
+        os.chdir(folder)
+    environ["LAMBDA_TASK_ROOT"] = folder
+    return folder
+
+
 def run(handler_name: str) -> int:
     """The frozen bootstrap's main: its handler is the one it was built with."""
     if sys.argv[1:2] in (["-h"], ["--help"]):
@@ -268,6 +292,7 @@ def run(handler_name: str) -> int:
     alive = hold_extraction_locks(os.environ)  # held until the process ends
     configure_ca_bundle(os.environ)
     sweep_stale_extractions(os.environ)
+    enter_code_folder(os.environ)
     trace.mark("imports: the runtime, httpx")
     from runtime.__main__ import main
 

@@ -108,6 +108,30 @@ def test_user_exception_payload_without_runtime_frames(write_module: WriteModule
     }
 
 
+def test_a_frozen_module_s_frame_is_named_in_the_tree_with_its_source_line(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # PyInstaller compiles the PYZ's modules with a path relative to its tree
+    # (sys._MEIPASS); their __file__, and so awslambdaric's frame, is the
+    # absolute one. The source line comes from the tree whatever the working
+    # directory is.
+    tree = tmp_path / "_internal"
+    (tree / "pkg").mkdir(parents=True)
+    (tree / "pkg" / "mod.py").write_text(USER_CODE)
+    module: dict[str, Any] = {"__name__": "pkg.mod"}
+    exec(compile(USER_CODE, "pkg/mod.py", "exec"), module)
+    monkeypatch.setattr("sys._MEIPASS", str(tree), raising=False)
+    monkeypatch.chdir(tmp_path)
+    error = raised_through({"__name__": "runtime.loop"}, partial(module["handler"], {}, None))
+    assert user_stack_trace(error.__traceback__) == [
+        f'  File "{tree}/pkg/mod.py", line 2, in handler\n    return helper(0)\n',
+        f'  File "{tree}/pkg/mod.py", line 6, in helper\n    return 1 / zero\n',
+    ]
+    # Frames that are not files keep their names: `<frozen importlib._bootstrap>`.
+    error = raised_through({"__name__": "runtime.loop"}, partial(exec, "1 / 0", {}))
+    assert '"<string>"' in user_stack_trace(error.__traceback__)[-1]
+
+
 def test_runtime_main_run_with_dash_m_is_a_runtime_frame(write_module: WriteModule) -> None:
     # `python -m runtime` runs runtime/__main__.py under the name `__main__`.
     write_module("lambda_fn", USER_CODE)
