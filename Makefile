@@ -26,8 +26,10 @@ USER_VARIABLES := HANDLER SRC REQUIREMENTS EVENT EVENT_FILE FUNCTION DIST ROLE R
 USER_VARIABLES += PROVIDED_SDK
 # sam-build (staticlambda.mk; ARTIFACTS_DIR is SAM's) and deploy PACKAGE=image.
 USER_VARIABLES += LOGICAL_ID CODE_URI ARTIFACTS_DIR PACKAGE IMAGE_REPOSITORY IMAGE_TAG
-# compare (build/compare/); ENV_FILE and ENV: the function's own variables.
-USER_VARIABLES += EVENTS REPORT LOG_FORMAT ENV_FILE ENV
+# The function's environment (build/function_env.py), and deploy's FORCE=1.
+USER_VARIABLES += ENV_FILE ENV FORCE
+# compare (build/compare/).
+USER_VARIABLES += EVENTS REPORT LOG_FORMAT
 unexport $(USER_VARIABLES)
 $(foreach v,$(USER_VARIABLES),$(eval export SL_$v = $$(value $v)))
 # $(call given,VAR): non-empty when the user set VAR (command line or environment).
@@ -58,6 +60,8 @@ help:
 	@echo '    ADD_DATA="path[:dest] ..."   more files to bundle'
 	@echo '    INIT_CHECK=0           do not start the binary once at build (init code needs network)'
 	@echo '    PROVIDED_SDK=0         never add boto3 for code that imports it without requiring it'
+	@echo '    ENV_FILE=path ENV="NAME=value ..."   the function'"'"'s environment (dotenv file, words;'
+	@echo '                           ENV wins): for the init check, make invoke and make deploy'
 	@echo '    BUILDER=docker|native [AMAZON_LINUX=2023|2017.03]   where to build (default: docker'
 	@echo '                           if an engine answers)'
 	@echo '    ARCH=x86_64|arm64      the architecture (default: uname -m); arm64 on x86_64'
@@ -65,13 +69,16 @@ help:
 	@echo 'make image               dist/image.oci.tar: an OCI image of dist/bootstrap alone'
 	@echo 'make sam-build           what staticlambda.mk runs for `sam build` (README: Deploy with SAM)'
 	@echo 'make invoke [EVENT=json | EVENT_FILE=path]   run dist/bootstrap once under the official'
-	@echo '                         emulator, as Lambda would; exits 1 when the function errored'
+	@echo '                         emulator, as Lambda would; exits 1 when the function errored;'
+	@echo '                         rebuilds first when make zip would (same variables)'
 	@echo '    INIT_TRACE=1           print the init trace'
 	@echo '    PASS_ENV="NAME ..."    pass these variables of yours to the function'
 	@echo '    AWS_CREDENTIALS=1      pass your AWS_ACCESS_KEY_ID/SECRET/SESSION_TOKEN (never printed)'
 	@echo 'make deploy FUNCTION=name [ROLE=arn CREATE_ROLE=1 PERMISSIONS_BOUNDARY=arn REGION= MEMORY='
 	@echo '                         TIMEOUT= ARCH= DRY_RUN=1 CAPACITY_PROVIDER=arn MAX_CONCURRENCY=N]'
-	@echo '                         create or update the function on AWS'
+	@echo '                         create or update the function on AWS, with the environment'
+	@echo '                         the build was given (ENV_FILE/ENV: names printed, never values)'
+	@echo '    FORCE=1                deploy the default echo handler over a function running another'
 	@echo '    PACKAGE=image IMAGE_REPOSITORY=<account>.dkr.ecr.<region>.amazonaws.com/<name>'
 	@echo '                         [IMAGE_TAG=]  push dist/image.oci.tar with skopeo, deploy it'
 	@echo '                         as a container-image function (no IMAGE_REPOSITORY: the steps)'
@@ -108,7 +115,8 @@ venv: $(STAMP)
 # defaults are the pipeline's), for zip only those given (the rest are the last build's).
 INPUT_OPTS = $(call opt,ONLY_BINARY,--only-binary) $(call opt,EXCLUDE,--exclude) \
   $(call opt,ADD_DATA,--add-data) $(call opt,INIT_CHECK,--init-check) $(call opt,ARCH,--arch) \
-  $(call opt,PROVIDED_SDK,--provided-sdk)
+  $(call opt,PROVIDED_SDK,--provided-sdk) $(ENV_FILE_OPT) $(call opt,ENV,--env)
+ENV_FILE_OPT = $(call opt,ENV_FILE,--env-file)
 ZIP_OPTS = $(call opt,HANDLER,--handler) $(call opt,SRC,--src) \
   $(call opt,REQUIREMENTS,--requirements) $(INPUT_OPTS)
 
@@ -119,9 +127,9 @@ $(error compare: give EVENTS=path: an event file, or a folder of .json files (on
 endif
 endif
 
-# The builder is chosen only when a goal builds (compare builds as zip does): `docker
-# info` must answer within 5 s.
-BUILD_GOALS := $(filter build zip compare,$(MAKECMDGOALS))
+# The builder is chosen only when a goal may build (`make invoke` and `make compare`
+# rebuild when `make zip` would): `docker info` must answer within 5 s.
+BUILD_GOALS := $(filter build zip bootstrap invoke compare,$(MAKECMDGOALS))
 ifneq ($(BUILD_GOALS),)
 ifeq ($(strip $(BUILDER)),)
   docker_answer := $(shell \
@@ -176,6 +184,9 @@ export SL_C_DIST := $(call container_path,$(value DIST))
 export SL_M_SRC := $(call outside,$(value SRC))
 export SL_M_REQ := $(call outside,$(if $(strip $(value REQUIREMENTS)),$(dir $(abspath $(value REQUIREMENTS)))))
 export SL_M_DIST := $(call outside,$(value DIST))
+export SL_C_ENV_FILE := $(call container_path,$(value ENV_FILE))
+export SL_M_ENV := $(call outside,$(if $(strip $(value ENV_FILE)),$(dir $(abspath $(value ENV_FILE)))))
+ENV_FILE_OPT = $(call opt_as,ENV_FILE,--env-file,C_ENV_FILE)
 export SL_IMAGE := $(IMAGE)
 export SL_BASE_IMAGE := $(BASE_IMAGE)
 export SL_CACHE_MOUNT := $(CURDIR)/$(DOCKER_CACHE):/src/.cache
@@ -183,6 +194,7 @@ DOCKER_RUN = docker run --rm --platform $(PLATFORM) --user "$$(id -u):$$(id -g)"
 	  -v "$$PWD":/src -v "$$SL_CACHE_MOUNT" \
 	  $${SL_M_SRC:+-v "$$SL_M_SRC:$$SL_M_SRC:ro"} \
 	  $${SL_M_REQ:+-v "$$SL_M_REQ:$$SL_M_REQ:ro"} \
+	  $${SL_M_ENV:+-v "$$SL_M_ENV:$$SL_M_ENV:ro"} \
 	  $${SL_M_DIST:+-v "$$SL_M_DIST:$$SL_M_DIST"} \
 	  -w /src "$$SL_IMAGE"
 # A missing path must not reach `docker run -v`: the engine would make it, as root.
@@ -190,12 +202,14 @@ DOCKER_PREPARE = \
 	@if [ -n "$$SL_M_SRC" ] && [ ! -d "$$SL_M_SRC" ]; then \
 	  echo "build: SRC=$$SL_SRC is not a directory" >&2; exit 1; fi; \
 	if [ -n "$$SL_M_REQ" ] && [ ! -f "$$SL_REQUIREMENTS" ]; then \
-	  echo "build: REQUIREMENTS=$$SL_REQUIREMENTS does not exist" >&2; exit 1; fi
+	  echo "build: REQUIREMENTS=$$SL_REQUIREMENTS does not exist" >&2; exit 1; fi; \
+	if [ -n "$$SL_M_ENV" ] && [ ! -f "$$SL_ENV_FILE" ]; then \
+	  echo "build: ENV_FILE=$$SL_ENV_FILE does not exist" >&2; exit 1; fi
 $(if $(BASE_IMAGE),,$(if $(BUILD_GOALS),$(error AMAZON_LINUX=$(AMAZON_LINUX) is neither 2023 nor 2017.03: set BASE_IMAGE)))
 
 C_PATH_OPTS = $(call opt_as,SRC,--src,C_SRC) $(call opt_as,REQUIREMENTS,--requirements,C_REQUIREMENTS)
 
-build zip:
+build zip bootstrap:
 	$(DOCKER_PREPARE)
 	mkdir -p -- "$$SL_DIST" '$(DOCKER_CACHE)'
 	docker build --platform $(PLATFORM) -f docker/Dockerfile \
@@ -209,15 +223,17 @@ build: $(STAMP)
 	$(PY) -m build.pipeline build "--handler=$$SL_HANDLER" "--src=$$SL_SRC" \
 	  "--requirements=$$SL_REQUIREMENTS" $(INPUT_OPTS) "--dist=$$SL_DIST"
 
-zip: $(STAMP)
-	$(PY) -m build.pipeline zip $(ZIP_OPTS) "--dist=$$SL_DIST"
+zip bootstrap: $(STAMP)
+	$(PY) -m build.pipeline $@ $(ZIP_OPTS) "--dist=$$SL_DIST"
 endif
 
 # The OCI archive of an image holding only $(DIST)/bootstrap (build/image.py).
 image: $(STAMP)
 	$(PY) -m build.image "--dist=$$SL_DIST"
 
-invoke: $(STAMP)
+# `bootstrap` (internal): dist/bootstrap as asked, rebuilt first only when `make zip` would.
+.PHONY: bootstrap
+invoke: $(STAMP) bootstrap
 	$(PY) -m build.invoke "--bootstrap=$$SL_DIST/bootstrap" "--event=$$SL_EVENT" \
 	  $(call opt,EVENT_FILE,--event-file) $(call opt,PASS_ENV,--pass-env) \
 	  $(call flag,AWS_CREDENTIALS,--credentials) $(call flag,INIT_TRACE,--init-trace)
@@ -240,7 +256,7 @@ wheel: $(STAMP)
 # Only what a build writes: DIST may be any folder, even one holding other files.
 clean:
 	cd -- "$$SL_DIST" 2>/dev/null && rm -f -- bootstrap bootstrap.handler bootstrap.inputs.json \
-	  function.zip function.zip.sha256 \
+	  bootstrap.environment.json function.zip function.zip.sha256 \
 	  bootstrap.cdx.json image.oci.tar image.oci.tar.sha256 || true
 	rm -rf .cache/build .cache/arm64/build
 
@@ -256,7 +272,8 @@ DEPLOY_ARGS = $(call opt,FUNCTION,--function) $(call opt,ROLE,--role) \
   $(call opt,MEMORY,--memory) $(call opt,TIMEOUT,--timeout) \
   $(call flag,CREATE_ROLE,--create-role) \
   $(call opt,PERMISSIONS_BOUNDARY,--permissions-boundary) $(call flag,DRY_RUN,--dry-run) \
-  $(call opt,CAPACITY_PROVIDER,--capacity-provider) $(call opt,MAX_CONCURRENCY,--max-concurrency)
+  $(call opt,CAPACITY_PROVIDER,--capacity-provider) $(call opt,MAX_CONCURRENCY,--max-concurrency) \
+  $(call opt,ENV_FILE,--env-file) $(call opt,ENV,--env) $(call flag,FORCE,--force)
 
 deploy: $(STAMP)
 	$(PY) -m $(DEPLOY_PACKAGE) $(strip $(DEPLOY_ARGS))

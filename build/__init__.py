@@ -2,6 +2,8 @@
 
     interpreter     choose a Python that staticx accepts (no RPATH/RUNPATH)
     buildenv        the function's own build environment: build pins + its requirements
+    handler_name    HANDLER checked before anything is built: its form, module and function
+    function_env    the function's environment (ENV_FILE, ENV): init check, invoke, deploy
     sources         SRC read first: every source compiles; its other files are data
     package_data    data files of the requirements' packages that no hook collects
     freeze          PyInstaller, onedir, with bootstrap.spec: runtime and handler in one program

@@ -60,6 +60,10 @@ class Console:
     def redact(self, text: str) -> str:
         return self._redactor.redact(text)
 
+    def redact_cut(self, text: str) -> str:
+        """``redact`` for a window of a longer text, which may start or end inside a secret."""
+        return self._redactor.redact_cut(text)
+
     def _print(self, stream: TextIO, text: str) -> None:
         print(self.redact(text), file=stream, flush=True)
 

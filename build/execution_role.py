@@ -10,12 +10,17 @@
     role_problems       read-only: why an existing role is not the one this deploy would make
     plan_role           before any write: the ARN of a role to reuse, None to create, or refuse
     create_role         the role, tagged at birth, its inline policy, its boundary
+    check_again         right before CreateFunction: the role is still what was checked
 
-Why so strict: a role is reused only when it is exactly what `create_role` makes. A role of
-the same name made by someone else may trust another account or hold AdministratorAccess;
-running a function as it would hand the function (and whoever controls the code) those
-rights. Such a role is refused with one line naming what is wrong; nothing is attached to
-an existing role, ever. To run a function as a role of your own making, pass ROLE=<arn>.
+Why so strict: a role is reused only when it is exactly what `create_role` makes: its path,
+its trust policy, its tags (the one it is made with and no other), its one inline policy
+and no other inline or managed one, its permissions boundary. A role of the same name made
+by someone else may trust another account or hold AdministratorAccess; running a function
+as it would hand the function (and whoever controls the code) those rights, and a copied
+tag proves nothing. Such a role is refused with one line naming what is wrong; nothing is
+attached to an existing role, ever. The role may change between the plan and the function's
+creation (by someone else's hand, or a race): it is checked again right before each
+CreateFunction call. To run a function as a role of your own making, pass ROLE=<arn>.
 """
 
 from __future__ import annotations
@@ -32,6 +37,7 @@ import botocore.exceptions  # type: ignore[import-untyped]
 from build.aws_errors import DeployError, UsageError, error_code
 
 ROLE_PREFIX = "staticlambda-"
+ROLE_PATH = "/"  # create_role gives none: IAM's default
 MAX_ROLE_NAME = 64  # IAM's limit
 HASH_CHARS = 8  # 32 bits: names cut alike differ here
 CREATED_FOR_TAG = "staticlambda:created-for"
@@ -187,7 +193,8 @@ def trust_problems(document: Any) -> list[str]:
     problems = []
     if statement.get("Effect") != "Allow":
         problems.append(f"trust statement is {statement.get('Effect')}, not Allow")
-    extra = sorted(set(statement) - {"Sid", "Effect", "Principal", "Action", "Condition"})
+    # A Sid is a label; a Condition, even one that narrows, is not what create_role writes.
+    extra = sorted(set(statement) - {"Sid", "Effect", "Principal", "Action"})
     if extra:
         problems.append(f"trust statement uses {', '.join(extra)}")
     principal = statement.get("Principal")
@@ -212,11 +219,15 @@ def role_problems(iam: Any, role: dict[str, Any], spec: RoleSpec) -> list[str]:
     """Read-only: what differs between an existing role and the one create_role would make."""
     problems = []
     tags = {t["Key"]: t["Value"] for t in all_pages(iam, "list_role_tags", "Tags", spec.name)}
-    made_for = tags.get(CREATED_FOR_TAG)
+    made_for = tags.pop(CREATED_FOR_TAG, None)
     if made_for is None:
         problems.append(f"no tag {CREATED_FOR_TAG} (staticlambda did not make it)")
     elif made_for != spec.function:
         problems.append(f"made for function {made_for}, not {spec.function}")
+    if tags:
+        problems.append(f"tags not staticlambda's ({few(sorted(tags))})")
+    if role.get("Path", ROLE_PATH) != ROLE_PATH:
+        problems.append(f"path {role['Path']}, not {ROLE_PATH}")
     problems += trust_problems(role.get("AssumeRolePolicyDocument"))
     attached = all_pages(iam, "list_attached_role_policies", "AttachedPolicies", spec.name)
     if attached:
@@ -267,6 +278,27 @@ def plan_role(iam: Any, spec: RoleSpec) -> str | None:
     if problems:
         raise refuse(spec, problems)
     return str(role["Arn"])
+
+
+def check_again(iam: Any, spec: RoleSpec, arn: str) -> None:
+    """Read-only, right before the role is given to the function: it is still the role that
+    was checked (or made), or the deploy stops there, nothing created."""
+    try:
+        role = iam.get_role(RoleName=spec.name)["Role"]
+    except botocore.exceptions.ClientError as e:
+        if error_code(e) != "NoSuchEntity":
+            raise
+        problems = ["it no longer exists"]
+    else:
+        problems = role_problems(iam, role, spec)
+        if str(role["Arn"]) != arn:
+            problems.insert(0, f"it is {role['Arn']} now, not {arn}")
+    if problems:
+        raise DeployError(
+            f"role {spec.name} changed after it was checked and was not given to "
+            f"{spec.function}: {'; '.join(problems)}. Nothing was created; deploy again to "
+            "check it anew"
+        )
 
 
 def create_role(iam: Any, spec: RoleSpec, description: str) -> tuple[str, bool]:

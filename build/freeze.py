@@ -11,6 +11,11 @@ a folder holding a copy of `runtime/` (plus `handlers/` when no SRC is given).
 The repository itself is never on its path, so a user's `handlers` or `build`
 package is the one bundled, and a user's `runtime` is refused (it would hide
 the runtime the entry starts).
+
+SRC's files go into the tree at their relative paths, its `.py` sources as
+files its modules are imported from (build/source_files.py); the tree is the
+bootstrap's working directory and LAMBDA_TASK_ROOT (runtime/frozen.py), as
+/var/task is on AWS's Python runtime.
 """
 
 from __future__ import annotations
@@ -21,6 +26,7 @@ import subprocess
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from build import handler_name
 from build.errors import BuildError
 from build.paths import ROOT
 from build.sources import DataFile, package_names
@@ -60,18 +66,16 @@ class FreezeInputs:
     python: Path | None
     workdir: Path
     prune: bool = True  # leave out what neither handler nor runtime uses (build/prune.py)
-    data: tuple[DataFile, ...] = ()  # files bundled beside the handler's code
+    # The files of the bundle's tree: SRC's (data and .py sources) and ADD_DATA's.
+    data: tuple[DataFile, ...] = ()
     requirements: Path | None = None  # only to name it in messages
     package_data: tuple[str, ...] = field(default=())  # packages whose data files ship
 
 
 def handler_module(handler: str) -> str:
-    module, dot, function = handler.rpartition(".")
-    if not dot or not module or not function:
-        raise BuildError(
-            f"HANDLER={handler!r} is not module.function (for example handlers.echo.handler)"
-        )
-    return module.replace("/", ".")
+    """The dotted module of HANDLER; its form is checked first (build/handler_name.py):
+    the name is pasted into the entry script, so only Python names get this far."""
+    return handler_name.parse(handler).module
 
 
 def write_entry(inputs: FreezeInputs) -> Path:
@@ -87,16 +91,9 @@ def write_entry(inputs: FreezeInputs) -> Path:
 
 
 def check_handler_source(inputs: FreezeInputs) -> None:
-    """Fail early, with the fix, when the handler's module is nowhere to be found."""
-    parts = handler_module(inputs.handler).split(".")
-    root = inputs.src if inputs.src is not None else ROOT
-    base = root.joinpath(*parts)
-    if base.with_suffix(".py").is_file() or (base / "__init__.py").is_file():
-        return
-    if inputs.requirements is not None:
-        return  # it may come from a requirement; the init check will say if not
-    where = f"SRC={inputs.src}" if inputs.src else "this repository (set SRC=<dir>)"
-    raise BuildError(f"module {'.'.join(parts)!r} of HANDLER={inputs.handler} is not in {where}")
+    """Fail early, with the fix, when the handler's module is nowhere to be found
+    (the pipeline has checked already; a direct caller of ``freeze`` is checked here)."""
+    handler_name.check_handler(inputs.handler, inputs.src, inputs.requirements)
 
 
 def check_no_runtime_package(src: Path) -> None:

@@ -29,6 +29,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from build.atomic import replace_file
 from build.command import exit_status
 from build.elf import ElfError, header_machine
 from build.errors import BuildError
@@ -150,7 +151,7 @@ def write_image(bootstrap: Path, output: Path, tag: str = DEFAULT_TAG) -> Image:
     if not bootstrap.is_file():
         raise BuildError(f"{bootstrap} does not exist: run `make build` first")
     image = make_image(bootstrap, tag)
-    output.write_bytes(image.archive)
+    replace_file(output, image.archive)
     write_sha256_file(output)
     print(
         f"{output}: OCI image {tag}, {image.architecture}, {len(image.archive) / 1e6:.1f} MB, "

@@ -15,7 +15,12 @@ Without root it runs on this machine as it is, and the build says what it
 could not isolate. Init code that needs the network (or AWS) fails the check
 in the empty root: `INIT_CHECK=0` (`--no-init-check`) skips it.
 
-    python -m build.initcheck --inside BOOTSTRAP HANDLER   (run by unshare; internal)
+The function's environment (ENV_FILE, ENV: build/function_env.py) is given to the
+binary on top of Lambda's own variables, as Lambda gives it. Init code that reads a
+variable it was not given fails the check, and the error says how to give it.
+
+    python -m build.initcheck --inside BOOTSTRAP HANDLER TIMEOUT   (run by unshare; internal;
+                                                                    the environment on stdin)
 """
 
 from __future__ import annotations
@@ -24,6 +29,7 @@ import contextlib
 import fcntl
 import json
 import os
+import re
 import shutil
 import signal
 import socket
@@ -33,6 +39,7 @@ import sys
 import tempfile
 import threading
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -97,8 +104,11 @@ class _RuntimeAPI(RuntimeAPIHandler):
         self.answer(202)
 
 
-def function_env(runtime_api: str, handler: str, tmpdir: str) -> dict[str, str]:
-    """What Lambda sets, and nothing of the build machine's: no credentials."""
+def function_env(
+    runtime_api: str, handler: str, tmpdir: str, declared: Mapping[str, str] | None = None
+) -> dict[str, str]:
+    """What Lambda sets, and the function's own ``declared`` variables (never a name Lambda
+    reserves: build/function_env.py refuses those); nothing of the build machine's."""
     return {
         "PATH": "/usr/local/bin:/usr/bin:/bin",
         "LANG": "en_US.UTF-8",
@@ -113,16 +123,23 @@ def function_env(runtime_api: str, handler: str, tmpdir: str) -> dict[str, str]:
         "AWS_LAMBDA_FUNCTION_TIMEOUT": "30",
         "AWS_REGION": "us-east-1",
         "AWS_DEFAULT_REGION": "us-east-1",
+        **(declared or {}),
     }
 
 
-def run_once(command: list[str], handler: str, tmpdir: str, timeout: float) -> Outcome:
+def run_once(
+    command: list[str],
+    handler: str,
+    tmpdir: str,
+    timeout: float,
+    declared: Mapping[str, str] | None = None,
+) -> Outcome:
     """Start ``command`` against our Runtime API; stop it once it has decided."""
     outcome = Outcome()
     decided = threading.Event()
     answering = type("RuntimeAPI", (_RuntimeAPI,), {"outcome": outcome, "decided": decided})
     server = LocalRuntimeAPI(answering)
-    env = function_env(server.address, handler, tmpdir)
+    env = function_env(server.address, handler, tmpdir, declared)
     started = time.monotonic()
     with tempfile.TemporaryFile() as log:
         process = subprocess.Popen(
@@ -155,19 +172,23 @@ def mount(*args: str) -> None:
     subprocess.run(["mount", *args], check=True, capture_output=True)
 
 
-def run_in_empty_root(bootstrap: Path, handler: str, timeout: float) -> Outcome:
+def run_in_empty_root(
+    bootstrap: Path, handler: str, timeout: float, declared: Mapping[str, str]
+) -> Outcome:
     """Inside `unshare --net --mount`: our mounts and network end with us."""
     loopback_up()
     with tempfile.TemporaryDirectory(prefix="staticlambda-root-") as base:
         root = Path(base)
         mount("-t", "tmpfs", "-o", "size=512m,mode=0755", "tmpfs", str(root))
         try:
-            return run_chrooted(root, bootstrap, handler, timeout)
+            return run_chrooted(root, bootstrap, handler, timeout, declared)
         finally:
             subprocess.run(["umount", "--recursive", "--lazy", str(root)], check=False)
 
 
-def run_chrooted(root: Path, bootstrap: Path, handler: str, timeout: float) -> Outcome:
+def run_chrooted(
+    root: Path, bootstrap: Path, handler: str, timeout: float, declared: Mapping[str, str]
+) -> Outcome:
     """The empty root in ``root`` (a tmpfs), the binary run there as Lambda's user."""
     for folder in ("var/task", "tmp", "proc", "dev"):
         (root / folder).mkdir(parents=True)
@@ -180,7 +201,7 @@ def run_chrooted(root: Path, bootstrap: Path, handler: str, timeout: float) -> O
     mount("-t", "proc", "proc", str(root / "proc"))
     chroot = shutil.which("chroot") or "/usr/sbin/chroot"
     command = [chroot, f"--userspec={LAMBDA_UID}", str(root), "/var/task/bootstrap"]
-    return run_once(command, handler, "/tmp", timeout)
+    return run_once(command, handler, "/tmp", timeout, declared)
 
 
 def isolation() -> str | None:
@@ -192,7 +213,12 @@ def isolation() -> str | None:
     return None
 
 
-def check_init(bootstrap: Path, handler: str, timeout: float = DEFAULT_TIMEOUT) -> Outcome:
+def check_init(
+    bootstrap: Path,
+    handler: str,
+    timeout: float = DEFAULT_TIMEOUT,
+    declared: Mapping[str, str] | None = None,
+) -> Outcome:
     why_not = isolation()
     if why_not is None:
         ran = subprocess.run(
@@ -211,6 +237,8 @@ def check_init(bootstrap: Path, handler: str, timeout: float = DEFAULT_TIMEOUT) 
                 str(timeout),
             ],
             cwd=ROOT,
+            # On stdin, not the command line: values may be secrets, and argv is public.
+            input=json.dumps(dict(declared or {})),
             capture_output=True,
             text=True,
             check=False,
@@ -227,7 +255,7 @@ def check_init(bootstrap: Path, handler: str, timeout: float = DEFAULT_TIMEOUT) 
         "and files (chroot, mount and unshare need root)"
     )
     with tempfile.TemporaryDirectory(prefix="staticlambda-init-") as tmpdir:
-        return run_once([str(bootstrap)], handler, tmpdir, timeout)
+        return run_once([str(bootstrap)], handler, tmpdir, timeout, declared)
 
 
 def missing_module(message: str) -> str | None:
@@ -237,10 +265,52 @@ def missing_module(message: str) -> str | None:
     return message.split(marker, 1)[1].split("'", 1)[0]
 
 
-def explain(outcome: Outcome, requirements: Path | None, timeout: float) -> str:
+# Init errors that no environment variable causes: the fix is in the code.
+CODE_ERRORS = (
+    "Runtime.ImportModuleError",
+    "Runtime.UserCodeSyntaxError",
+    "Runtime.HandlerNotFound",
+    "Runtime.MalformedHandlerName",
+    "Runtime.BuiltInModuleConflict",
+)
+ENVIRONMENT_HINT = (
+    "if init needs environment variables, give them: ENV_FILE=<dotenv file> or "
+    'ENV="NAME=value ..."; INIT_CHECK=0 skips this check'
+)
+# KeyError's message is the key's repr: 'TABLE_NAME'.
+KEY = re.compile(r"^'([A-Za-z_][A-Za-z0-9_]*)'$")
+# The traceback's last frame when os.environ[...] raised it (frozen or not).
+ENVIRON_FRAME = re.compile(r'File "(<frozen os>|[^"]*/os\.py)", line \d+, in __getitem__\s*$')
+
+
+def environment_hint(outcome: Outcome, declared: Mapping[str, str]) -> str:
+    """How to give what init code looked for in the environment, and how to skip the check."""
+    key = KEY.match(outcome.error_message.strip())
+    if outcome.error_type == "KeyError" and key and key.group(1) not in declared:
+        name = key.group(1)
+        frames = [line for line in outcome.output.splitlines() if 'File "' in line]
+        environ = bool(frames) and ENVIRON_FRAME.search(frames[-1]) is not None
+        said = (
+            f"the function reads the environment variable {name} at init"
+            if environ
+            else f"if {name} is an environment variable the function reads at init"
+        )
+        return (
+            f" -- {said}: give it with ENV_FILE=<dotenv file with {name}=...> or "
+            f'ENV="{name}=..."; INIT_CHECK=0 skips this check'
+        )
+    return f" -- {ENVIRONMENT_HINT}"
+
+
+def explain(
+    outcome: Outcome,
+    requirements: Path | None,
+    timeout: float,
+    declared: Mapping[str, str] | None = None,
+) -> str:
     """The build's one-line error for an init that failed."""
     if outcome.error_type:
-        line = f"{outcome.error_type}: {outcome.error_message}"
+        line = " ".join(f"{outcome.error_type}: {outcome.error_message}".split())
         module = missing_module(outcome.error_message)
         if outcome.error_type == "Runtime.ImportModuleError" and module:
             top = module.split(".")[0]
@@ -250,11 +320,14 @@ def explain(outcome: Outcome, requirements: Path | None, timeout: float) -> str:
                 line += (
                     f" -- '{top}' is not bundled: list it in a requirements file (REQUIREMENTS=)"
                 )
+        elif outcome.error_type not in CODE_ERRORS:
+            line += environment_hint(outcome, declared or {})
         return line
     if outcome.exit_status is not None and not outcome.reached_next and outcome.exit_status != -9:
         last = (outcome.output.strip().splitlines() or ["no output"])[-1]
         return (
             f"the bootstrap exited with status {outcome.exit_status} before its init ended: {last}"
+            f" -- {ENVIRONMENT_HINT}"
         )
     return (
         f"the bootstrap did not finish its init within {timeout:.0f} s "
@@ -263,22 +336,27 @@ def explain(outcome: Outcome, requirements: Path | None, timeout: float) -> str:
 
 
 def verify_init(
-    bootstrap: Path, handler: str, requirements: Path | None, timeout: float = DEFAULT_TIMEOUT
+    bootstrap: Path,
+    handler: str,
+    requirements: Path | None,
+    timeout: float = DEFAULT_TIMEOUT,
+    declared: Mapping[str, str] | None = None,
 ) -> Outcome:
-    outcome = check_init(bootstrap, handler, timeout)
+    outcome = check_init(bootstrap, handler, timeout, declared)
     if outcome.reached_next:
         print(f"    init ok: the runtime asked for its first event after {outcome.init_ms:.0f} ms")
         return outcome
     for line in outcome.output.rstrip().splitlines()[-20:]:
         print(f"    | {line}")
-    raise BuildError(explain(outcome, requirements, timeout))
+    raise BuildError(explain(outcome, requirements, timeout, declared))
 
 
 def main(argv: list[str]) -> int:
     if argv[:1] != ["--inside"] or len(argv) != 4:
         print(__doc__, file=sys.stderr)
         return 2
-    outcome = run_in_empty_root(Path(argv[1]), argv[2], float(argv[3]))
+    declared = json.loads(sys.stdin.read() or "{}")
+    outcome = run_in_empty_root(Path(argv[1]), argv[2], float(argv[3]), declared)
     print(outcome.to_json())
     return 0
 

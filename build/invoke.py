@@ -12,6 +12,11 @@ both), and what the emulator adds (AWS_LAMBDA_FUNCTION_NAME, ...). No HOME, so
 no ~/.aws; no credentials unless --credentials (make: AWS_CREDENTIALS=1) passes
 the caller's AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY and AWS_SESSION_TOKEN;
 any other variable only when named in --pass-env (make: PASS_ENV="A B").
+The credential values passed are masked in everything printed, in the forms
+build/redaction.py knows (escaped, URL-encoded, base64 even wrapped, hex).
+The function's own environment, declared at build (ENV_FILE, ENV), is given too:
+the build wrote what its init check ran with beside the bootstrap
+(bootstrap.environment.json, build/function_env.py); PASS_ENV wins over it.
 
 Printed: the function's own output (print, logging, powertools' JSON logs,
 EMF metrics) and the INIT_START / START / END / REPORT lines, then the reply.
@@ -31,7 +36,9 @@ from collections.abc import Mapping
 from pathlib import Path
 
 from build.command import command_line
-from build.errors import EmulatorError, InvokeError
+from build.errors import BuildError, EmulatorError, InvokeError
+from build.function_env import read_environment
+from build.redaction import Redactor
 from build.rie import Emulator
 
 CREDENTIALS = ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN")
@@ -50,6 +57,7 @@ def function_env(
     pass_env: list[str],
     credentials: bool,
     init_trace: bool,
+    declared: Mapping[str, str] | None = None,
 ) -> dict[str, str]:
     region = caller.get("AWS_REGION") or caller.get("AWS_DEFAULT_REGION") or DEFAULT_REGION
     env = {
@@ -62,6 +70,8 @@ def function_env(
         "AWS_LAMBDA_FUNCTION_TIMEOUT": timeout,
         # Lambda's code directory; powertools' Tracer, for one, is on only where it is set.
         "LAMBDA_TASK_ROOT": task_root,
+        # The function's own (no name Lambda reserves: build/function_env.py refuses them).
+        **(declared or {}),
     }
     if credentials:
         missing = [n for n in CREDENTIALS[:2] if not caller.get(n)]
@@ -122,6 +132,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--credentials", action="store_true", help="pass your AWS credentials")
     args = parser.parse_args(argv)
     bootstrap = Path(args.bootstrap).resolve()
+    redactor = Redactor()  # the function may print what it was given: nothing shows it
     try:
         if not bootstrap.is_file():
             raise InvokeError(f"{bootstrap} does not exist: run `make build` first")
@@ -135,15 +146,25 @@ def main(argv: list[str] | None = None) -> int:
                 args.pass_env.split(),
                 args.credentials,
                 args.init_trace,
+                read_environment(bootstrap.parent),
             )
-            with Emulator([str(bootstrap)], env=env, cwd=bootstrap.parent) as rie:
-                status, body = rie.invoke(event, timeout=float(args.timeout) + 30)
-    except (InvokeError, EmulatorError) as e:
-        print(f"invoke: {e}", file=sys.stderr)
+            redactor.hide(*(env.get(name) for name in CREDENTIALS))
+            # The emulator's log holds what the function printed, unmasked: it goes
+            # with this folder (the function's TMPDIR is another).
+            with tempfile.TemporaryDirectory(prefix="staticlambda-rie-") as logs:
+                log_path = Path(logs) / "emulator.log"
+                with Emulator(
+                    [str(bootstrap)], env=env, cwd=bootstrap.parent, log_path=log_path
+                ) as rie:
+                    status, body = rie.invoke(event, timeout=float(args.timeout) + 30)
+                emulator_log = rie.log()
+    except (InvokeError, EmulatorError, BuildError) as e:
+        print(f"invoke: {redactor.redact(str(e))}", file=sys.stderr)
         return 1
-    for line in lambda_log(rie.log()):
-        print(line)
-    print(body.decode(errors="replace"), flush=True)
+    log = lambda_log(emulator_log)
+    if log:  # redacted whole: a secret in wrapped base64 spans lines
+        print(redactor.redact("\n".join(log)))
+    print(redactor.redact(body.decode(errors="replace")), flush=True)
     if function_errored(status, body):
         print(f"invoke: the function errored (emulator status {status})", file=sys.stderr)
         return 1

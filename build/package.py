@@ -9,6 +9,8 @@ import hashlib
 import zipfile
 from pathlib import Path
 
+from build.atomic import replace_file, replacing
+
 # The earliest date a zip entry can hold: nothing of the build machine's clock leaks in.
 FIXED_DATE = (1980, 1, 1, 0, 0, 0)
 # A regular file, rwxr-xr-x, in the zip's Unix attributes (as Go's build-lambda-zip).
@@ -20,10 +22,8 @@ def write_zip(bootstrap: Path, zip_path: Path) -> Path:
     info.external_attr = BOOTSTRAP_ATTR
     info.create_system = 3  # Unix, so the mode above is read
     info.compress_type = zipfile.ZIP_DEFLATED
-    tmp = zip_path.with_suffix(".zip.tmp")
-    with zipfile.ZipFile(tmp, "w") as z:
+    with replacing(zip_path) as tmp, zipfile.ZipFile(tmp, "w") as z:
         z.writestr(info, bootstrap.read_bytes(), compresslevel=9)
-    tmp.replace(zip_path)
     return zip_path
 
 
@@ -44,5 +44,4 @@ def code_sha256(data: bytes) -> str:
 
 def write_sha256_file(path: Path) -> Path:
     out = path.with_name(path.name + ".sha256")
-    out.write_text(f"{file_sha256(path)}  {path.name}\n")
-    return out
+    return replace_file(out, f"{file_sha256(path)}  {path.name}\n")

@@ -1,10 +1,15 @@
 """The build record, dist/bootstrap.inputs.json: what a bootstrap was built from.
 
-A build writes it beside the binary: the inputs the user chose, the architecture,
-a fingerprint of every input's content and the binary's own hash. `make zip` reads
-it back to zip what was built, and rebuilds first only when ``rebuild_reason`` says
-why: no recorded bootstrap, an input given that differs from the recorded one, or
-a recorded input whose content changed. `make deploy` reads the architecture.
+A build writes it twice. First, before anything else, the inputs asked for
+(``write_request``): a build that fails leaves that, so the next `make zip` builds what
+was asked again, never the default handler. Then, beside the finished binary, the same
+inputs with the architecture, a fingerprint of every input's content, a hash of the
+function's environment (build/function_env.py) and the binary's own hash. `make zip`
+reads it back to zip what was built, and rebuilds first only when ``rebuild_reason``
+says why: no recorded bootstrap, an input given that differs from the recorded one, or
+a recorded input whose content changed. The environment (ENV_FILE, ENV) changes no byte
+of the binary: when only it changed, ``environment_changed`` says so, and the init check
+alone runs again. `make deploy` reads the architecture.
 """
 
 from __future__ import annotations
@@ -15,6 +20,7 @@ from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
+from build.atomic import replace_file
 from build.buildenv import BUILD_PINS
 from build.package import file_sha256
 from build.paths import DEFAULT_HANDLER, ROOT
@@ -22,6 +28,8 @@ from build.provided_sdk import SDK_PINS
 from build.sources import walk
 
 RECORD = "bootstrap.inputs.json"
+# Inputs that reach the init check, not the binary: outside the fingerprint.
+ENVIRONMENT_INPUTS = ("env_file", "env")
 
 
 @dataclass(frozen=True)
@@ -37,6 +45,8 @@ class Inputs:
     init_check: bool = True
     arch: str = ""  # Lambda's name; "" (only in old records): this machine's
     provided_sdk: bool = True  # boto3 as Lambda's runtime has it (build/provided_sdk.py)
+    env_file: str = ""  # the function's environment (build/function_env.py): a dotenv file
+    env: str = ""  # and NAME=value words; neither changes the binary, only its init check
 
     @property
     def src_path(self) -> Path | None:
@@ -50,7 +60,8 @@ class Inputs:
 def fingerprint(inputs: Inputs) -> str:
     """A hash of every input's content: the handler's files, its requirements, the
     tool's own runtime and build code. Equal fingerprints, equal binaries."""
-    digest = hashlib.sha256(json.dumps(asdict(inputs), sort_keys=True).encode())
+    code = {k: v for k, v in asdict(inputs).items() if k not in ENVIRONMENT_INPUTS}
+    digest = hashlib.sha256(json.dumps(code, sort_keys=True).encode())
     trees: list[tuple[Path, Sequence[str]]] = [
         (ROOT / "runtime", ()),
         (ROOT / "build", ()),
@@ -73,15 +84,32 @@ def fingerprint(inputs: Inputs) -> str:
     return digest.hexdigest()
 
 
-def write_record(dist: Path, inputs: Inputs, arch: str) -> None:
-    """The record of the bootstrap just built in ``dist``."""
+def write_request(dist: Path, inputs: Inputs) -> None:
+    """What was asked, before the build starts: all a failed build leaves."""
+    replace_file(dist / RECORD, json.dumps({"inputs": asdict(inputs)}, indent=1) + "\n")
+
+
+def write_record(dist: Path, inputs: Inputs, arch: str, environment_sha256: str = "") -> None:
+    """The record of the bootstrap just built in ``dist`` (``environment_sha256``:
+    function_env.digest of what the init check ran with)."""
     record = {
         "architecture": arch,  # what `make zip` and `make deploy` read back
         "inputs": asdict(inputs),
         "fingerprint": fingerprint(inputs),
+        "environment_sha256": environment_sha256,
         "bootstrap_sha256": file_sha256(dist / "bootstrap"),
     }
-    (dist / RECORD).write_text(json.dumps(record, indent=1) + "\n")
+    replace_file(dist / RECORD, json.dumps(record, indent=1) + "\n")
+
+
+def read_inputs(dist: Path) -> tuple[Inputs, bool] | None:
+    """The inputs of the last build asked for in ``dist``, and whether it finished;
+    None when no build left a record there (never built, or `make clean`)."""
+    try:
+        record = json.loads((dist / RECORD).read_text())
+        return recorded_inputs(record), "bootstrap_sha256" in record
+    except (OSError, ValueError, TypeError, KeyError):
+        return None
 
 
 def read_record(dist: Path) -> dict[str, object] | None:
@@ -111,12 +139,31 @@ def rebuild_reason(
     """Why dist/bootstrap cannot be zipped as it is (``recorded``: its record's inputs,
     ``wanted``: those with what was given); None when it can."""
     if record is None:
+        last = read_inputs(dist)
+        if last is not None and not last[1]:
+            return f"the last build asked for ({describe(last[0])}) did not finish"
         if not (dist / "bootstrap").exists():
             return "no bootstrap was built"
         return f"{dist / 'bootstrap'} is not the one its record describes"
-    if wanted != recorded:
-        changed = [k for k in asdict(wanted) if asdict(wanted)[k] != asdict(recorded)[k]]
+    was, now = asdict(recorded), asdict(wanted)
+    changed = [k for k in now if now[k] != was[k] and k not in ENVIRONMENT_INPUTS]
+    if changed:
         return f"{', '.join(changed)} differ from the last build's"
     if fingerprint(wanted) != record.get("fingerprint"):
         return "files of the last build's inputs changed"
     return None
+
+
+def environment_changed(record: dict[str, object], environment_sha256: str) -> bool:
+    """The function's environment is not the one the recorded init check ran with."""
+    return record.get("environment_sha256", "") != environment_sha256
+
+
+def describe(inputs: Inputs) -> str:
+    """The inputs a person chose, as make variables (no environment values)."""
+    words = [f"HANDLER={inputs.handler}"]
+    words += [f"SRC={inputs.src}"] if inputs.src else []
+    words += [f"REQUIREMENTS={inputs.requirements}"] if inputs.requirements else []
+    words += [f"ENV_FILE={inputs.env_file}"] if inputs.env_file else []
+    words += ["ENV=..."] if inputs.env.strip() else []
+    return " ".join(words)

@@ -59,7 +59,9 @@ def show(response: Mapping[str, Any], payload: bytes, console: Console, out: Tex
     if log is None:
         console.notice("Lambda returned no log tail")
     else:
-        print(console.redact(f"--- log tail ---\n{log.rstrip()}"), file=console.err, flush=True)
+        # The last 4 KB of the log: its first line may start inside a secret.
+        shown = console.redact_cut(log.rstrip())
+        print(f"--- log tail ---\n{shown}", file=console.err, flush=True)
     return 1 if function_error else 0
 
 

@@ -5,8 +5,9 @@ optional `anyio`, and with it asyncio; inspect's and multiprocessing's start-up
 hooks), though serving Lambda events never imports most of it. To know what
 may be left out, this runs the real runtime against a throwaway local Runtime
 API: an event that is not JSON, one whose handler raises, one that succeeds,
-then a 500 that ends it; then a handler that cannot be imported. It prints the
-modules that were imported, as JSON.
+then a 403 that ends it (a 5xx the runtime would try again for 1.5 s); then a
+handler that cannot be imported. It prints the modules that were imported, as
+JSON.
 
     python -m build.runtime_imports     (in the build environment)
 """
@@ -37,7 +38,7 @@ class _OneShotRuntimeAPI(RuntimeAPIHandler):
 
     def do_GET(self) -> None:
         if not self.events:
-            self.answer(500)
+            self.answer(403)
             return
         body = self.events.pop(0)
         headers = {

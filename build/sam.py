@@ -37,6 +37,7 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
+from build.atomic import PROGRAM_MODE, replacing
 from build.command import command_line, exit_status, words
 from build.errors import BuildError
 from build.freeze import handler_module
@@ -123,8 +124,8 @@ def sam_build(
         )
         artifacts_dir.mkdir(parents=True, exist_ok=True)
         artifact = artifacts_dir / "bootstrap"
-        shutil.copyfile(bootstrap, artifact)
-        artifact.chmod(0o755)
+        with replacing(artifact, PROGRAM_MODE) as copy:
+            shutil.copyfile(bootstrap, copy)
     print(
         f"sam: {function.logical_id}: {artifact} ({artifact.stat().st_size / 1e6:.1f} MB, "
         f"handler {function.handler}); SBOM {dist / 'bootstrap.cdx.json'}"

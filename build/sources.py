@@ -6,11 +6,14 @@ error used to build cleanly and fail at init as `No module named 'app'`. Every
 source is compiled here first, and the first error stops the build with the
 message AWS's Python runtime would give (Runtime.UserCodeSyntaxError).
 
-Data files: Lambda's Python runtime unpacks the whole zip into /var/task, so a
-handler reads `Path(__file__).parent / "templates/x.txt"` or uses
-importlib.resources. The bundle keeps the same layout: every file of SRC that
-is not Python code goes into the bundle at its path relative to SRC, where
-`__file__` and importlib.resources find it. Left out always: hidden entries
+The function's files: Lambda's Python runtime unpacks the whole zip into
+/var/task, its working directory, so a handler opens `prompt.txt`, reads
+`Path(__file__).parent / "templates/x.txt"` or uses importlib.resources, and
+code that lists its own `.py` files (Powertools' configure_openapi_merge) finds
+them. The bundle keeps the same layout: every file of SRC goes into the
+bundle's tree at its path relative to SRC, its `.py` sources too (as files,
+imported from there: build/source_files.py), and the bootstrap makes that tree
+its working directory (runtime/frozen.py). Left out always: hidden entries
 (.git, .venv), __pycache__, virtual environments, node_modules. EXCLUDE
 patterns (fnmatch, on the path relative to SRC or any of its folders) leave out
 more, and ADD_DATA=path[:dest] adds files from elsewhere.
@@ -27,7 +30,9 @@ from pathlib import Path, PurePosixPath
 from build.errors import BuildError
 
 SKIPPED_DIRS = ("__pycache__", "node_modules", "site-packages")
-CODE_SUFFIXES = (".py", ".pyc", ".pyo")
+SOURCE_SUFFIX = ".py"
+# Stray bytecode beside the sources is the developer's machine's, never shipped.
+BYTECODE_SUFFIXES = (".pyc", ".pyo")
 
 
 @dataclass(frozen=True)
@@ -38,6 +43,10 @@ class DataFile:
     @property
     def dest(self) -> str:
         return str(PurePosixPath(self.dest_dir) / self.source.name)
+
+    @property
+    def is_python_source(self) -> bool:
+        return self.source.suffix == SOURCE_SUFFIX
 
 
 def is_excluded(relative: str, patterns: Iterable[str]) -> bool:
@@ -104,12 +113,13 @@ def check_syntax(src: Path, handler_module: str, excludes: Iterable[str] = ()) -
 
 
 def handler_data(src: Path, excludes: Iterable[str], skip: Iterable[Path] = ()) -> list[DataFile]:
-    """The non-Python files of SRC, each at its path relative to SRC."""
+    """The files of SRC the bundle's tree holds, data and `.py` sources, each
+    at its path relative to SRC."""
     skipped = {p.resolve() for p in skip}
     return [
         DataFile(path, PurePosixPath(relative).parent.as_posix())
         for path, relative in walk(src, excludes)
-        if path.suffix not in CODE_SUFFIXES and path.resolve() not in skipped
+        if path.suffix not in BYTECODE_SUFFIXES and path.resolve() not in skipped
     ]
 
 
@@ -129,11 +139,14 @@ def extra_data(spec: str) -> list[DataFile]:
     ]
 
 
-def summary(data: list[DataFile], limit: int = 6) -> str:
+def summary(files: list[DataFile], limit: int = 6) -> str:
+    data = [f for f in files if not f.is_python_source]
+    sources = len(files) - len(data)
+    also = f"; {sources} .py source{'s' if sources != 1 else ''} as files" if sources else ""
     if not data:
-        return "data files: none"
+        return f"data files: none{also}"
     names = [f.dest.removeprefix("./") for f in data]
     shown = ", ".join(names[:limit]) + (
         f", ... ({len(names) - limit} more)" if len(names) > limit else ""
     )
-    return f"data files: {len(data)} ({shown})"
+    return f"data files: {len(data)} ({shown}){also}"

@@ -29,7 +29,6 @@ from __future__ import annotations
 
 import logging
 import os
-import shutil
 import subprocess
 import sys
 import tarfile
@@ -39,6 +38,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+from build.atomic import PROGRAM_MODE, replacing
 from build.botocore_models import ARCHIVE as BOTOCORE_MODELS
 from build.botocore_models import SECTION as BOTOCORE_SECTION
 from build.errors import BuildError, ToolFailed
@@ -126,8 +126,6 @@ def add_onedir_tree(generator: Any, tree: Path) -> None:
 def make_static(program: Path, output: Path) -> Path:
     """``program`` is the executable of PyInstaller's onedir tree."""
     from staticx.api import StaticxGenerator
-    from staticx.errors import Error as StaticxError
-    from staticx.errors import UnsupportedDynTagError
 
     output.parent.mkdir(parents=True, exist_ok=True)
     program = program.resolve()  # staticx wants absolute library paths
@@ -139,15 +137,33 @@ def make_static(program: Path, output: Path) -> Path:
             if loader is None:
                 super()._get_bootloader()
                 return
+            # The very bytes build/loader.py checked, not a path read again.
             fd, copy = tempfile.mkstemp(prefix="staticx-output-")
-            os.close(fd)
-            shutil.copyfile(loader, copy)
+            with os.fdopen(fd, "wb") as f:
+                f.write(loader)
             os.chmod(copy, 0o755)
             self.tmpoutput = copy
 
     logging.basicConfig(level=logging.WARNING, format="staticx: %(message)s")
+    # staticx, normalize_archive and objcopy work on a new file, which then
+    # replaces DIST/bootstrap (build/atomic.py): never written through a link.
+    # Mode 0755 (staticx writes 0700): Lambda runs bootstrap as an unprivileged user.
+    with replacing(output, PROGRAM_MODE) as made:
+        _generate(Generator, program, tree, made)
+        normalize_archive(made)
+        for section, path in in_place_files(tree).items():
+            # Not loaded into memory by the kernel, kept by objcopy and strip.
+            _objcopy("--add-section", f"{section}={path}", str(made))
+    return output
+
+
+def _generate(maker: Any, program: Path, tree: Path, output: Path) -> None:
+    """staticx's generate(), its errors as one line."""
+    from staticx.errors import Error as StaticxError
+    from staticx.errors import UnsupportedDynTagError
+
     try:
-        with _tools_on_path(), Generator(str(program), strip=False, compress=False) as generator:
+        with _tools_on_path(), maker(str(program), strip=False, compress=False) as generator:
             # --no-compress: staticx's default xz archive took a quarter of a
             # second to unpack at every cold start; the Lambda zip compresses anyway.
             add_onedir_tree(generator, tree)
@@ -163,13 +179,6 @@ def make_static(program: Path, output: Path) -> Path:
                 " rm -rf .venv; STATICLAMBDA_PYTHON=/usr/bin/python3 make build"
             )
         raise BuildError(f"staticx failed: {detail}") from e
-    normalize_archive(output)
-    for section, path in in_place_files(tree).items():
-        # Not loaded into memory by the kernel, kept by objcopy and strip.
-        _objcopy("--add-section", f"{section}={path}", str(output))
-    # staticx writes its output 0700; Lambda runs bootstrap as an unprivileged user.
-    output.chmod(0o755)
-    return output
 
 
 ARCHIVE_SECTION = ".staticx.archive"

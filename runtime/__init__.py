@@ -13,7 +13,9 @@ Modules, one job each:
     errors      the error hierarchy, the error payload Lambda expects, the X-Ray cause
     handler     `module.function` to a callable, at init
     marshal     event bytes to Python and results back to bytes
-    logs        handler output to the log stream (Text or JSON), with the request id
+    logs        handler output to the log stream (Text or JSON), with the request id;
+                the runtime's own lines in the format and level in force
+    logsink     stdout and stderr: written through, or whole lines from every worker
     deadline    the soft deadline: where the handler is, shortly before a timeout
     loop        the invoke loop: next, context, handler, send, report
     streaming   what a streaming handler sees: ResponseStream, HttpResponse

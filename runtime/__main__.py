@@ -6,11 +6,12 @@ handler, the Runtime API client and the loop.
 
 from __future__ import annotations
 
+import logging
 import os
 import sys
 
 from runtime.client import RuntimeAPIClient
-from runtime.config import Config
+from runtime.config import Config, is_json, log_controls
 from runtime.deadline import SoftDeadline
 from runtime.errors import ConfigError, ErrorPayload, RuntimeAPIError
 from runtime.handler import Handler, resolve_handler
@@ -20,8 +21,10 @@ from runtime.logs import (
     log_error,
     log_runtime,
     setup_logging,
+    setup_runtime_log,
     use_unbuffered_streams,
 )
+from runtime.logsink import connect_log_socket
 from runtime.loop import InvokeLoop
 
 USAGE = """usage: python -m runtime [module.function]
@@ -52,11 +55,21 @@ def main(
         return 2
 
     use_unbuffered_streams()
+    log_format, log_level = log_controls(os.environ)
+    setup_runtime_log(is_json(log_format), log_level)
     try:
         config = Config.from_env(os.environ, handler=args[0] if args else None)
     except ConfigError as e:
         log_runtime(str(e))
         return 2
+    if config.log_socket and config.max_concurrency == 1:
+        # Managed Instances, one invoke at a time: this process is the one
+        # worker, connected as each is (runtime/logsink.py); forked workers
+        # connect for themselves, and the parent keeps the stdout Lambda gave it.
+        try:
+            connect_log_socket(config.log_socket)
+        except OSError as e:
+            log_runtime(f"log socket {config.log_socket}: {e}; writing to stdout", logging.WARNING)
     request_id_filter = RequestIdFilter()
     setup_logging(request_id_filter, config.json_logs, config.log_level)
     trace = init_trace or InitTrace(config.init_trace)

@@ -19,6 +19,9 @@ INIT_TRACE_ENV = "STATICLAMBDA_INIT_TRACE"
 GRACEFUL_SHUTDOWN_ENV = "STATICLAMBDA_GRACEFUL_SHUTDOWN"
 # Lambda Managed Instances: how many invokes one execution environment serves at once.
 MAX_CONCURRENCY_ENV = "AWS_LAMBDA_MAX_CONCURRENCY"
+# Lambda Managed Instances: the unix socket each worker connects its stdout and
+# stderr to (runtime/logsink.py).
+LOG_SOCKET_ENV = "_LAMBDA_TELEMETRY_LOG_FD_PROVIDER_SOCKET"
 # Written, not read: the variable the X-Ray SDK reads the current trace from,
 # which the loop sets for each invoke.
 TRACE_ENV = "_X_AMZN_TRACE_ID"
@@ -48,10 +51,12 @@ class Config:
     # Invokes served at once (Lambda Managed Instances); above 1, by as many
     # worker processes forked after init (runtime/workers.py).
     max_concurrency: int = 1
+    # Managed Instances' log socket, if the platform gives one.
+    log_socket: str | None = None
 
     @property
     def json_logs(self) -> bool:
-        return self.log_format.upper() == "JSON"
+        return is_json(self.log_format)
 
     @property
     def base_url(self) -> str:
@@ -69,6 +74,7 @@ class Config:
         name = handler or environ.get("_HANDLER", "")
         if not name:
             raise ConfigError("no handler: give `module.function` as the argument or set _HANDLER")
+        log_format, log_level = log_controls(environ)
         return cls(
             runtime_api=runtime_api,
             handler=name,
@@ -77,13 +83,27 @@ class Config:
             memory_limit_in_mb=environ.get("AWS_LAMBDA_FUNCTION_MEMORY_SIZE"),
             log_group_name=environ.get("AWS_LAMBDA_LOG_GROUP_NAME"),
             log_stream_name=environ.get("AWS_LAMBDA_LOG_STREAM_NAME"),
-            log_format=environ.get("AWS_LAMBDA_LOG_FORMAT") or "Text",
-            log_level=environ.get("AWS_LAMBDA_LOG_LEVEL") or None,
+            log_format=log_format,
+            log_level=log_level,
             soft_deadline_margin_ms=_margin_ms(environ.get(SOFT_DEADLINE_ENV)),
             init_trace=init_trace_enabled(environ),
             graceful_shutdown=graceful_shutdown_setting(environ),
             max_concurrency=_max_concurrency(environ.get(MAX_CONCURRENCY_ENV)),
+            log_socket=environ.get(LOG_SOCKET_ENV) or None,
         )
+
+
+def is_json(log_format: str) -> bool:
+    return log_format.upper() == "JSON"
+
+
+def log_controls(environ: Mapping[str, str]) -> tuple[str, str | None]:
+    """``AWS_LAMBDA_LOG_FORMAT`` and ``AWS_LAMBDA_LOG_LEVEL`` (read on their own
+    too, so that even a configuration error is logged in the format in force)."""
+    return (
+        environ.get("AWS_LAMBDA_LOG_FORMAT") or "Text",
+        environ.get("AWS_LAMBDA_LOG_LEVEL") or None,
+    )
 
 
 def init_trace_enabled(environ: Mapping[str, str]) -> bool:

@@ -2,9 +2,14 @@
 
     LambdaRuntimeError
     ├── ConfigError         the environment lacks what a runtime needs (exit 2)
-    ├── RuntimeAPIError     the Runtime API failed us: 5xx, refused, reset (exit 1)
-    │   └── PayloadTooLarge the API refused a response as too large (413): the
-    │                       invoke is lost, the runtime is not
+    ├── RuntimeAPIError     the Runtime API failed us for good (exit 1)
+    │   ├── APIUnavailable  not reached, connection broken, or a 5xx: /next tries
+    │   │                   again, with a back-off, before it gives up
+    │   ├── NoAnswer        a post unanswered in its time: the API hangs
+    │   └── InvokeLost      a post for one invoke refused (400: aborted, 410: too
+    │       │               late, ...) or not delivered: the invoke is lost, the
+    │       │               runtime is not
+    │       └── PayloadTooLarge  refused as too large (413)
     └── Fault               a failure to report to Lambda as `errorType`/`errorMessage`
                             (bad handler, bad event, bad result, bad context)
 
@@ -17,7 +22,9 @@ invoke answered and the runtime alive.
 from __future__ import annotations
 
 import json
+import os
 import re
+import sys
 import traceback
 from dataclasses import dataclass, field
 from types import FrameType, TracebackType
@@ -35,7 +42,19 @@ class RuntimeAPIError(LambdaRuntimeError):
     pass
 
 
-class PayloadTooLarge(RuntimeAPIError):
+class APIUnavailable(RuntimeAPIError):
+    pass
+
+
+class NoAnswer(RuntimeAPIError):
+    pass
+
+
+class InvokeLost(RuntimeAPIError):
+    pass
+
+
+class PayloadTooLarge(InvokeLost):
     pass
 
 
@@ -139,7 +158,29 @@ def user_frames(tb: TracebackType | None) -> list[Frame]:
     while tb is not None and _is_runtime_frame(tb):
         tb = tb.tb_next
     frames = traceback.StackSummary.extract(traceback.walk_tb(tb), lookup_lines=False)
-    return [(f.filename, f.lineno or 0, f.name, _source_line(f)) for f in frames]
+    folder = getattr(sys, "_MEIPASS", None)
+    return [_frame(f, _in_tree(f.filename, folder)) for f in frames]
+
+
+def _frame(frame: traceback.FrameSummary, path: str) -> Frame:
+    line = _source_line(frame)
+    if not line and path != frame.filename:
+        # The source in the tree, found whatever the working directory now is.
+        line = _source_line(traceback.FrameSummary(path, frame.lineno, frame.name))
+    return (path, frame.lineno or 0, frame.name, line)
+
+
+def _in_tree(filename: str, folder: object) -> str:
+    """The path a frame's file has in the frozen bootstrap's tree.
+
+    The function's own modules are imported from their files there and carry
+    their real path, as in /var/task; the PYZ's modules (its dependencies) are
+    compiled with a path relative to the tree (`pydantic/main.py`): theirs is
+    made the absolute one their `__file__` says, as AWS's runtime prints it.
+    """
+    if not isinstance(folder, str) or os.path.isabs(filename) or filename.startswith("<"):
+        return filename
+    return os.path.join(folder, filename)
 
 
 def _source_line(frame: traceback.FrameSummary) -> str:
@@ -197,3 +238,54 @@ def is_runtime_frame(frame: FrameType) -> bool:
     f_globals = frame.f_globals
     name = getattr(f_globals.get("__spec__"), "name", None) or f_globals.get("__name__", "")
     return isinstance(name, str) and (name == "runtime" or name.startswith("runtime."))
+
+
+# Lambda's limit on what POST .../error may carry, as on any response: 6 MiB.
+# (The emulator's Runtime API reads 6 MiB + 100 bytes; a larger report it
+# drops with the connection.)
+MAX_ERROR_REPORT = 6 * 1024 * 1024
+CUT_MARK = " [cut to fit Lambda's limit]"
+
+
+def fit_error_report(error: ErrorPayload, limit: int = MAX_ERROR_REPORT) -> ErrorPayload:
+    """``error`` if its JSON fits in ``limit`` bytes; else a copy cut to fit.
+    The type and request id stay whole; the stack trace goes first, its
+    outermost frames before the innermost (where it failed); then the end of
+    the message. A cut says so, in the trace's first line and the message's end."""
+    if len(error.to_json()) <= limit:
+        return error
+    error_type, request_id = error.error_type[:1024], error.request_id[:1024]
+    frames = error.stack_trace
+    mark = f"  ... {len(frames)} frames cut to fit Lambda's limit\n"
+    budget = limit - len(ErrorPayload("", error_type, request_id, [mark]).to_json())
+    message = error.error_message
+    if _encoded(message) > budget:
+        message = _cut(message, budget - _encoded(CUT_MARK)) + CUT_MARK
+        return ErrorPayload(message, error_type, request_id, [mark] if frames else [])
+    budget -= _encoded(message)
+    kept = 0
+    for frame in reversed(frames):
+        cost = _encoded(frame) + 4  # its quotes and the separator
+        if cost > budget:
+            break
+        budget -= cost
+        kept += 1
+    mark = f"  ... {len(frames) - kept} frames cut to fit Lambda's limit\n"  # never longer
+    return ErrorPayload(message, error_type, request_id, [mark, *frames[len(frames) - kept :]])
+
+
+def _encoded(text: str) -> int:
+    """The bytes ``text`` takes inside a JSON string (ErrorPayload.to_json's)."""
+    return len(json.dumps(text)) - 2
+
+
+def _cut(text: str, budget: int) -> str:
+    """The longest start of ``text`` (nearly) that takes at most ``budget``
+    bytes in JSON, found by shrinking in proportion to the excess."""
+    end = min(len(text), max(budget, 0))
+    while end > 0:
+        size = _encoded(text[:end])
+        if size <= budget:
+            break
+        end = min(end - 1, end * budget // size)
+    return text[:end]

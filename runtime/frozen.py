@@ -6,6 +6,14 @@ nor in an empty root. And it unpacks itself into /tmp once (staticx's loader
 unpacks the whole program, PyInstaller's onedir tree included); a bootstrap
 killed by a timeout leaves that behind, and /tmp is small. Both are handled
 here, before the runtime starts.
+
+And the function's code folder: on AWS's Python runtime the working directory
+and LAMBDA_TASK_ROOT are /var/task, where the function's files are, so code
+opens `prompt.txt` or `os.path.join(os.environ["LAMBDA_TASK_ROOT"], ...)`. In
+the bootstrap the function's files (SRC's tree, its `.py` sources too) are in
+PyInstaller's tree, `sys._MEIPASS`, inside staticx's extraction in /tmp; the
+bootstrap's own folder holds only `bootstrap`. So that tree becomes both,
+before the handler's module is imported (it may open files at import).
 """
 
 from __future__ import annotations
@@ -34,7 +42,8 @@ SYSTEM_CA_BUNDLES = (
 EXTRACTION_PREFIXES = ("staticx-",)
 # A bootstrap holds an exclusive lock on this file in each of its extraction
 # directories for as long as it lives; the kernel drops the lock when the
-# process dies, however it dies. A free lock is proof the owner is gone.
+# process dies, however it dies. A free lock is proof the owner is gone, as the
+# mark only ever appears already locked (_mark_alive).
 ALIVE_LOCK = ".staticlambda-alive"
 
 
@@ -76,18 +85,53 @@ def hold_extraction_locks(environ: MutableMapping[str, str]) -> list[int]:
         except OSError:
             continue
         try:
-            fd = _open_own_lock(dir_fd, os.O_WRONLY | os.O_CREAT)
+            fds.append(_mark_alive(dir_fd))
         except OSError:
             continue  # unmarked, it is simply never swept
         finally:
             os.close(dir_fd)
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except OSError:
-            os.close(fd)
-            continue
-        fds.append(fd)
     return fds
+
+
+def _mark_alive(dir_fd: int) -> int:
+    """The mark of the directory ``dir_fd``, locked by us, as an open fd.
+
+    A sweep removes a directory whose mark it can lock, so the mark must never
+    be seen unlocked while we live: made and opened with O_CREAT then locked, a
+    sweep between the two took it for a dead bootstrap's (and one that held it
+    for its look made our lock fail, leaving the mark free for the next sweep).
+    So the mark is made under a name no sweep reads, locked there (no one else
+    has it open: never contended), and only then linked in under its own name.
+    A mark already there (a worker of ours was first) is locked if it is free.
+    """
+    private = f"{ALIVE_LOCK}.{os.getpid()}"
+    flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC
+    fd = os.open(private, flags, 0o600, dir_fd=dir_fd)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        try:
+            os.link(
+                private, ALIVE_LOCK, src_dir_fd=dir_fd, dst_dir_fd=dir_fd, follow_symlinks=False
+            )
+        finally:
+            os.unlink(private, dir_fd=dir_fd)
+    except FileExistsError:
+        os.close(fd)
+        return _lock_existing_mark(dir_fd)
+    except OSError:
+        os.close(fd)
+        raise
+    return fd
+
+
+def _lock_existing_mark(dir_fd: int) -> int:
+    fd = _open_own_lock(dir_fd, os.O_WRONLY)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError:
+        os.close(fd)
+        raise
+    return fd
 
 
 def sweep_stale_extractions(environ: MutableMapping[str, str]) -> list[str]:
@@ -217,6 +261,22 @@ def _open_own_lock(dir_fd: int, flags: int) -> int:
     return fd
 
 
+def enter_code_folder(environ: MutableMapping[str, str]) -> str | None:
+    """Make the folder of the function's files the working directory and
+    LAMBDA_TASK_ROOT, as /var/task is on AWS's Python runtime; returns it.
+
+    Lambda sets LAMBDA_TASK_ROOT to the bootstrap's folder (/var/task), which
+    holds nothing but the bootstrap: the handler is told where its code is.
+    """
+    folder = getattr(sys, "_MEIPASS", None)
+    if not isinstance(folder, str):
+        return None  # not frozen: `python -m runtime` keeps the caller's
+    with contextlib.suppress(OSError):  # gone or unreadable: the handler will say
+        os.chdir(folder)
+    environ["LAMBDA_TASK_ROOT"] = folder
+    return folder
+
+
 def run(handler_name: str) -> int:
     """The frozen bootstrap's main: its handler is the one it was built with."""
     if sys.argv[1:2] in (["-h"], ["--help"]):
@@ -232,6 +292,7 @@ def run(handler_name: str) -> int:
     alive = hold_extraction_locks(os.environ)  # held until the process ends
     configure_ca_bundle(os.environ)
     sweep_stale_extractions(os.environ)
+    enter_code_folder(os.environ)
     trace.mark("imports: the runtime, httpx")
     from runtime.__main__ import main
 

@@ -11,6 +11,13 @@ TRACE_ID = "Lambda-Runtime-Trace-Id"
 CLIENT_CONTEXT = "Lambda-Runtime-Client-Context"
 COGNITO_IDENTITY = "Lambda-Runtime-Cognito-Identity"
 TENANT_ID = "Lambda-Runtime-Aws-Tenant-Id"
+# Sent by Lambda with an event, and echoed by the runtime with its answer
+# (awslambdaric 4.2.2 does: "for cross-wiring protection"); not always sent.
+INVOCATION_ID = "Lambda-Runtime-Invocation-Id"
+
+# Sent by the runtime with every request: its first token is what Lambda
+# records as the runtime's release.
+USER_AGENT = "User-Agent"
 
 # Sent by the runtime with an error report.
 FUNCTION_ERROR_TYPE = "Lambda-Runtime-Function-Error-Type"

@@ -3,12 +3,20 @@
 
 Lambda reads the process's stdout and stderr line by line; a record that spans
 lines keeps them together by writing its inner newlines as carriage returns,
-which is how AWS's runtimes keep a stack trace one CloudWatch event.
+which is how AWS's runtimes keep a stack trace one CloudWatch event. Each
+record reaches the log whole, however many workers write at once
+(runtime/logsink.py).
+
+The runtime's own lines (``log_runtime``: a worker replaced, the Runtime API
+failing, SIGTERM) are in the log format in force: with
+``AWS_LAMBDA_LOG_FORMAT=JSON``, JSON records as the function's (logger
+``staticlambda``; Lambda's filter reads their ``level``), else the
+``staticlambda: ...`` text they always were; each has its level and is dropped
+below ``AWS_LAMBDA_LOG_LEVEL``, when that is set. They go to stderr.
 """
 
 from __future__ import annotations
 
-import io
 import json
 import logging
 import sys
@@ -17,7 +25,9 @@ import traceback
 from typing import Any, TextIO
 
 from runtime.errors import ErrorPayload
+from runtime.logsink import streams
 
+RUNTIME_TEXT_FORMAT = "staticlambda: %(message)s"
 TEXT_FORMAT = "[%(levelname)s]\t%(asctime)s.%(msecs)03dZ\t%(aws_request_id)s\t%(message)s"
 DATE_FORMAT = "%Y-%m-%dT%H:%M:%S"
 
@@ -105,20 +115,11 @@ def _json_dumps(value: Any) -> str:
     return json.dumps(value, ensure_ascii=False, default=str)
 
 
-def unbuffered(fd: int) -> TextIO:
-    """A text stream that writes through to ``fd`` at once: a line printed just
-    before a timeout kill must not be lost in a buffer."""
-    return io.TextIOWrapper(
-        io.FileIO(fd, "w", closefd=False),
-        encoding="utf-8",
-        errors="backslashreplace",
-        write_through=True,
-    )
-
-
 def use_unbuffered_streams() -> None:
-    sys.stdout = unbuffered(1)
-    sys.stderr = unbuffered(2)
+    """``sys.stdout`` and ``sys.stderr`` write through to fds 1 and 2 at once: a
+    line printed just before a timeout kill must not be lost in a buffer. The
+    same two objects for the life of the process (runtime/logsink.py)."""
+    sys.stdout, sys.stderr = streams.text_streams()
 
 
 def setup_logging(
@@ -138,7 +139,12 @@ def setup_logging(
     # As on AWS's Python runtime, the root logger keeps Python's default level
     # (WARNING) unless the function's log level (advanced logging controls) is set.
     if level:
-        root.setLevel(_LEVELS.get(level.upper(), logging.WARNING))
+        root.setLevel(level_number(level))
+
+
+def level_number(level: str) -> int:
+    """``AWS_LAMBDA_LOG_LEVEL`` as a `logging` level; an unknown name is WARNING."""
+    return _LEVELS.get(level.upper(), logging.WARNING)
 
 
 _LEVELS = {
@@ -183,6 +189,38 @@ def _nbsp_indent(line: str) -> str:
     return "\u00a0" * (len(line) - len(stripped)) + stripped
 
 
-def log_runtime(message: str) -> None:
-    """A line from the runtime itself, not from user code."""
-    sys.stderr.write(f"staticlambda: {message}\n")
+class _CurrentStderr(logging.StreamHandler):  # type: ignore[type-arg]
+    """Writes to whatever ``sys.stderr`` is when a line is written."""
+
+    @property
+    def stream(self) -> TextIO:
+        return sys.stderr
+
+    @stream.setter
+    def stream(self, value: TextIO) -> None:
+        pass
+
+
+# Not in `logging`'s tree (made directly, not by getLogger): the function's
+# logging set-up (a root level, a handler, a disabled logger) cannot silence or
+# re-route the runtime's own lines, which have their own level below.
+_runtime_logger = logging.Logger("staticlambda")
+_runtime_handler = _CurrentStderr()
+_runtime_handler.setFormatter(logging.Formatter(RUNTIME_TEXT_FORMAT))
+_runtime_logger.addHandler(_runtime_handler)
+
+
+def setup_runtime_log(json_format: bool = False, level: str | None = None) -> None:
+    """The runtime's own lines in the log format and level in force (until
+    called: the plain text, every line)."""
+    text = logging.Formatter(RUNTIME_TEXT_FORMAT)
+    _runtime_handler.setFormatter(LambdaJsonFormatter() if json_format else text)
+    _runtime_logger.setLevel(level_number(level) if level else logging.NOTSET)
+
+
+def log_runtime(message: str, level: int = logging.ERROR, request_id: str | None = None) -> None:
+    """A line from the runtime itself, not from user code: ERROR (the default)
+    for what went wrong, INFO for what it does (SIGTERM), WARNING for what it
+    does without. ``request_id``: the invoke it is about, in JSON's requestId."""
+    extra = None if request_id is None else {"aws_request_id": request_id}
+    _runtime_logger.log(level, message, extra=extra)

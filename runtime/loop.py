@@ -2,7 +2,10 @@
 
 The loop knows nothing of HTTP: it is handed a ``RuntimeAPIClient`` (aimed at a
 fake server in tests). An invocation-level failure is reported and the loop
-goes on; only a failing Runtime API ends it (``RuntimeAPIError``).
+goes on; so does an answer the API refuses or never receives (``InvokeLost``:
+an invoke aborted or timed out on Managed Instances, a response too large),
+which costs that invoke only. A failing Runtime API ends it
+(``RuntimeAPIError``: gone after /next's retries, or silent on a post).
 """
 
 from __future__ import annotations
@@ -17,7 +20,7 @@ from runtime.client import Invocation, RuntimeAPIClient
 from runtime.config import TRACE_ENV, Config
 from runtime.context import LambdaContext
 from runtime.deadline import SoftDeadline
-from runtime.errors import ErrorPayload, PayloadTooLarge, RuntimeAPIError, xray_error_cause
+from runtime.errors import ErrorPayload, InvokeLost, RuntimeAPIError, xray_error_cause
 from runtime.handler import Handler
 from runtime.logs import RequestIdFilter, log_error, log_runtime
 from runtime.marshal import marshal_response, unmarshal_event
@@ -70,13 +73,13 @@ class InvokeLoop:
         try:
             response = self._call_handler(invocation)
             if response is not None and not isinstance(response, Buffered):
-                self._send_stream(request_id, response)
+                self._send_stream(invocation, response)
                 return
         finally:
             if soft_deadline is not None:
                 soft_deadline.disarm()
         if response is not None:
-            self._send(request_id, response)
+            self._send(invocation, response)
 
     def _start(self, invocation: Invocation) -> None:
         self.request_id_filter.request_id = invocation.request_id
@@ -104,37 +107,47 @@ class InvokeLoop:
                 return ResponseStream(result)
             return Buffered(*marshal_response(result))
         except Exception as e:
-            self._report(invocation.request_id, e)
+            self._report(invocation, e)
             return None
         except SystemExit as e:
             # The handler called sys.exit(): report it so the invoke is not
             # lost without a word, then let the process end as asked.
-            self._report(invocation.request_id, e)
+            self._report(invocation, e)
             raise
 
-    def _send(self, request_id: str, response: Buffered) -> None:
+    def _send(self, invocation: Invocation, response: Buffered) -> None:
         self._deliver(
-            f"response for {request_id} refused, {len(response.body)} bytes",
-            lambda: self.client.post_response(request_id, response.body, response.content_type),
+            f"response for {invocation.request_id} refused, {len(response.body)} bytes",
+            lambda: self.client.post_response(
+                invocation.request_id,
+                response.body,
+                response.content_type,
+                invocation.invocation_id,
+            ),
         )
 
-    def _send_stream(self, request_id: str, stream: ResponseStream) -> None:
+    def _send_stream(self, invocation: Invocation, stream: ResponseStream) -> None:
+        request_id = invocation.request_id
+
         def send() -> None:
-            outcome = self.client.post_streamed_response(request_id, stream)
+            outcome = self.client.post_streamed_response(
+                request_id, stream, invocation.invocation_id
+            )
             if outcome.error is not None:
                 # Sent to Lambda as trailers; logged as any handler error is.
                 log_error(outcome.error, self.config.json_logs)
 
         self._deliver(f"streamed response for {request_id} refused", send)
 
-    def _report(self, request_id: str, exc: BaseException) -> None:
+    def _report(self, invocation: Invocation, exc: BaseException) -> None:
         """Report ``exc`` as the invoke's error. Only a failing Runtime API
         raises from here: whatever the exception, the invoke gets an answer."""
+        request_id, invocation_id = invocation.request_id, invocation.invocation_id
         try:
             error = ErrorPayload.from_exception(exc, request_id)
             cause = xray_error_cause(exc, _working_directory())
         except Exception as failure:
-            self._report_failed(request_id, exc, failure)
+            self._report_failed(invocation, exc, failure)
             return
         try:
             log_error(error, self.config.json_logs)
@@ -143,16 +156,19 @@ class InvokeLoop:
         try:
             self._deliver(
                 f"error report for {request_id} refused",
-                lambda: self.client.post_error(request_id, error, cause),
+                lambda: self.client.post_error(request_id, error, cause, invocation_id),
             )
         except RuntimeAPIError:
             raise
         except Exception as failure:
-            self._report_failed(request_id, exc, failure)
+            self._report_failed(invocation, exc, failure)
 
-    def _report_failed(self, request_id: str, exc: BaseException, failure: Exception) -> None:
+    def _report_failed(
+        self, invocation: Invocation, exc: BaseException, failure: Exception
+    ) -> None:
         """The minimal report, when the full one failed (a bug of ours, or an
         exception built to break it)."""
+        request_id = invocation.request_id
         _log_quietly(
             f"error report for {request_id} failed ({type(failure).__name__}); "
             "posting a minimal one"
@@ -160,17 +176,21 @@ class InvokeLoop:
         minimal = ErrorPayload.report_failed(exc, request_id)
         self._deliver(
             f"error report for {request_id} refused",
-            lambda: self.client.post_error(request_id, minimal),
+            lambda: self.client.post_error(
+                request_id, minimal, invocation_id=invocation.invocation_id
+            ),
         )
 
     @staticmethod
     def _deliver(refusal: str, post: Callable[[], None]) -> None:
-        """Post something for an invoke. The API refusing it as too large loses
-        the invoke (Lambda has answered the caller), not the runtime: AWS's
-        Python runtime crashes here, the execution environment need not."""
+        """Post something for an invoke. The API refusing it (as too large, as
+        too late, for an invoke it aborted) or not receiving it loses the invoke
+        (Lambda has answered the caller, or will), not the runtime: one line
+        says which invoke and Lambda's reason. AWS's Python runtime crashes
+        here outside Managed Instances; the execution environment need not."""
         try:
             post()
-        except PayloadTooLarge as e:
+        except InvokeLost as e:
             log_runtime(f"{refusal}: {e}")
 
 

@@ -28,9 +28,12 @@ which lets the static bootstrap's loader remove its extraction directory
 from /tmp. Lambda allows the runtime about 500 ms for all of it.
 
 With Lambda Managed Instances (AWS_LAMBDA_MAX_CONCURRENCY > 1, runtime/workers.py)
-the parent registers the extension, once, during init; on SIGTERM each worker
-finishes its invoke and runs the callbacks once in its own process, where the
-state they close or flush lives; the parent, which never ran an invoke, runs none.
+the parent registers the extension, once, during init. The platform aborts the
+invokes in flight, then sends SIGTERM to the process group and SIGKILL about
+600 ms later: each worker runs the callbacks at once, whatever invoke it is
+running, once, in its own process, where the state they close or flush lives,
+and exits; the parent, which never ran an invoke, runs none (the order is in
+runtime/workers.py's docstring).
 
 The signal may come more than once: the static bootstrap is two processes
 (staticx's loader, then the program: PyInstaller's bootloader and Python in one
@@ -41,6 +44,7 @@ later one is ignored, and the callbacks never run twice.
 
 from __future__ import annotations
 
+import logging
 import signal
 import threading
 from collections.abc import Callable, Mapping
@@ -130,7 +134,9 @@ def install(runtime_api: str, environ: Mapping[str, str]) -> bool:
     try:
         enable(runtime_api)
     except RuntimeAPIError as e:
-        log_runtime(f"graceful shutdown is off: the extension did not register: {e}")
+        log_runtime(
+            f"graceful shutdown is off: the extension did not register: {e}", logging.WARNING
+        )
         return False
     return True
 
@@ -149,7 +155,7 @@ def _on_sigterm(signum: int, frame: FrameType | None) -> None:
     # Any later SIGTERM (passed on by the bootstrap's parents) is ignored from
     # here on, so it cannot interrupt the callbacks.
     signal.signal(signal.SIGTERM, signal.SIG_IGN)
-    log_runtime(f"SIGTERM: running {len(callbacks)} shutdown callback(s)")
+    log_runtime(f"SIGTERM: running {len(callbacks)} shutdown callback(s)", logging.INFO)
     callbacks.run_once()
     # Unwinds the loop wherever it waits (/next, usually), so that the process
     # exits as normal and the bootstrap's parents clean up after it.

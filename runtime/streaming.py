@@ -19,9 +19,11 @@ Outcomes:
     sent as the trailers the request declared, ``Lambda-Runtime-Function-Error-
     Type`` and ``Lambda-Runtime-Function-Error-Body`` (the error payload, JSON,
     base64), and Lambda reports the invoke as failed;
-  * the body passes 20 MiB, Lambda's limit for a streamed response: the item
-    that would pass it is not sent, the generator is closed, and the trailers
-    say `Function.ResponseSizeTooLarge` with the limit and the size reached.
+  * the body passes 200 MB (200 MiB), Lambda's limit for a streamed response
+    since July 2025: the item that would pass it is not sent, the generator is
+    closed, and the trailers say `Function.ResponseSizeTooLarge` with the
+    limit and the size reached. Lambda sends the first 6 MB at full speed,
+    the rest at up to 2 MB/s: the runtime's writes wait for it.
 
 The stream is sent by the Runtime API client (``RuntimeAPIClient.post_streamed_response``);
 this module holds only what a handler sees. It is imported only when a handler

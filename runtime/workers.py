@@ -15,17 +15,37 @@ share the initialised memory copy-on-write:
                              parent's), request id, _X_AMZN_TRACE_ID, context
 
 The parent never runs handler code after init. Each worker writes the request
-id it holds into its slot of a small shared-memory table (``Slots``) as it takes
-an invoke, and clears it when the invoke has been answered; a worker that dies
-(``os._exit``, a segfault, the OOM killer) leaves its id there, and the parent,
-which reads a slot only once its worker is dead, posts that invoke's error
-(Lambda's ``Runtime.ExitError``) before forking the replacement.
+id it takes into its slot of a small shared-memory table (``Slots``) as soon as
+``/next``'s headers name it, before the event's body is read, and clears it
+when the invoke has been answered; a worker that dies (``os._exit``, a
+segfault, the OOM killer, even while a large event is read) leaves its id
+there, and the parent, which reads a slot only once its worker is dead, posts
+that invoke's error (Lambda's ``Runtime.ExitError``) before forking the
+replacement. Deaths outside an invoke are counted over the last
+IDLE_DEATH_WINDOW_S: past MAX_IDLE_DEATHS_PER_WORKER x N of them the fault is
+the environment's, not an invoke's, and the parent stops (exit 1).
 
-SIGTERM: a worker waiting on ``/next`` stops at once; one running an invoke
-finishes it (the response is sent) and then stops; each runs the shutdown
-callbacks (runtime/shutdown.py), if opted in, once in its own process, where
-the handler's state (its buffers, the connections it opened) lives. The parent
-runs none: it never ran an invoke, and what it holds from init each worker holds too.
+An answer the Runtime API refuses (410 ``InvokeTimeout`` for an invoke that
+timed out while its code ran on, 400 ``InvalidRequestID`` for one the
+platform aborted) costs that invoke, never the worker (runtime/loop.py); only
+a Runtime API gone for good (``/next`` failing after its retries, or a post
+unanswered) stops every worker, and the parent exits 1.
+
+Shutdown, in order (Managed Instances: the platform aborts the invokes in
+flight, sends SIGTERM to the process group, and SIGKILL about 600 ms later):
+
+1. every worker, on SIGTERM, whatever it is doing (waiting on ``/next``, or
+   in the middle of an aborted invoke's code), marks its slot idle, runs the
+   shutdown callbacks (runtime/shutdown.py), if opted in, at once, in its own
+   process, where the handler's state (its buffers, its connections) lives,
+   and exits 0; a later SIGTERM (the group's and the parent's) is ignored;
+2. the parent passes SIGTERM on (to each worker: it may have come to the
+   parent alone), waits for the workers, kills any still running
+   WORKERS_SHUTDOWN_S after the signal, and exits 0: the rest of the window
+   is for its own exit and the bootstrap's loader, which removes its /tmp
+   directory. The parent runs no callback: it never ran an invoke, and what
+   it holds from init each worker holds too.
+
 A worker always ends with ``os._exit``, never by returning through the
 parent's stack: the clean-up that belongs to the parent (the bootstrap's
 extraction locks, atexit handlers) is never run by a worker.
@@ -35,12 +55,15 @@ from __future__ import annotations
 
 import contextlib
 import gc
+import logging
 import mmap
 import os
 import signal
 import sys
 import threading
+import time
 import traceback
+from collections import deque
 from collections.abc import Callable
 from types import FrameType
 from typing import NoReturn
@@ -51,17 +74,28 @@ from runtime.deadline import SoftDeadline
 from runtime.errors import RUNTIME_EXIT_ERROR, ErrorPayload, RuntimeAPIError
 from runtime.handler import Handler
 from runtime.logs import RequestIdFilter, log_error, log_runtime
+from runtime.logsink import streams
 from runtime.loop import InvokeLoop
 
-# A slot: its state, the request id's length (2 bytes), the id (Lambda's are
-# at most 256 printable bytes; runtime/client.py refuses longer ones).
+# A slot: its state, then the request id and the invocation id, each as its
+# length (2 bytes) and its bytes (Lambda's are at most 256 printable bytes;
+# runtime/client.py refuses longer ones).
 IDLE, HOLDING, API_FAILED = 0, 1, 2
 MAX_REQUEST_ID = 256
-SLOT_SIZE = 1 + 2 + MAX_REQUEST_ID
+ID_FIELD = 2 + MAX_REQUEST_ID
+SLOT_SIZE = 1 + 2 * ID_FIELD
 
-# A worker dying with no invoke held, this many times in a row per worker,
-# is a fault of its start, not of one invoke: replacing it again would spin.
+# Workers dying with no invoke held, more than this many per worker within
+# IDLE_DEATH_WINDOW_S, are a fault of the environment (their start, memory, a
+# thread of the handler's), not of one invoke: replacing them again would spin.
 MAX_IDLE_DEATHS_PER_WORKER = 3
+IDLE_DEATH_WINDOW_S = 60.0
+
+# Managed Instances' shutdown: SIGKILL comes this long after SIGTERM (the
+# emulator's runtime shutdown timeout). The workers have all of it but the
+# last 100 ms for their callbacks; those are the parent's and the loader's exit.
+SHUTDOWN_WINDOW_S = 0.6
+WORKERS_SHUTDOWN_S = SHUTDOWN_WINDOW_S - 0.1
 
 
 class Slots:
@@ -73,64 +107,74 @@ class Slots:
     def __init__(self, count: int):
         self._memory = mmap.mmap(-1, count * SLOT_SIZE)
 
-    def hold(self, index: int, request_id: str) -> None:
-        data = request_id.encode()[:MAX_REQUEST_ID]
+    def hold(self, index: int, request_id: str, invocation_id: str | None = None) -> None:
         at = index * SLOT_SIZE
-        self._memory[at + 3 : at + 3 + len(data)] = data
-        self._memory[at + 1 : at + 3] = len(data).to_bytes(2, "little")
+        self._write_id(at + 1, request_id)
+        self._write_id(at + 1 + ID_FIELD, invocation_id or "")
         self._memory[at] = HOLDING
 
     def set_state(self, index: int, state: int) -> None:
         self._memory[index * SLOT_SIZE] = state
 
-    def read(self, index: int) -> tuple[int, str]:
+    def read(self, index: int) -> tuple[int, str, str | None]:
+        """The slot's state, request id and invocation id (None when Lambda sent none)."""
         at = index * SLOT_SIZE
-        state = self._memory[at]
-        length = int.from_bytes(self._memory[at + 1 : at + 3], "little")
-        return state, self._memory[at + 3 : at + 3 + length].decode(errors="replace")
+        invocation_id = self._read_id(at + 1 + ID_FIELD)
+        return self._memory[at], self._read_id(at + 1), invocation_id or None
 
+    def _write_id(self, at: int, value: str) -> None:
+        data = value.encode()[:MAX_REQUEST_ID]
+        self._memory[at + 2 : at + 2 + len(data)] = data
+        self._memory[at : at + 2] = len(data).to_bytes(2, "little")
 
-class _Stopped(Exception):
-    """Raised by a worker's SIGTERM handler out of a ``/next`` it waits on."""
+    def _read_id(self, at: int) -> str:
+        length = int.from_bytes(self._memory[at : at + 2], "little")
+        return self._memory[at + 2 : at + 2 + length].decode(errors="replace")
 
 
 class Worker:
     """A worker's loop: ``/next`` on the invoke loop's own client, then its
-    ``handle``, the request id in the worker's slot while it holds the invoke."""
+    ``handle``, the request id in the worker's slot while it holds the invoke
+    (from ``/next``'s headers on). SIGTERM ends it wherever it is."""
 
-    def __init__(self, loop: InvokeLoop, slots: Slots, index: int):
+    def __init__(
+        self, loop: InvokeLoop, slots: Slots, index: int, shutdown_callbacks: bool = False
+    ):
         self.loop = loop
         self.slots = slots
         self.index = index
-        self.stopping = False
-        self._waiting = False
+        self.shutdown_callbacks = shutdown_callbacks
 
-    def run(self) -> None:
+    def run(self) -> NoReturn:
         """Serve invokes until SIGTERM; ``RuntimeAPIError`` if the API fails."""
         signal.signal(signal.SIGTERM, self._on_sigterm)
-        try:
-            while not self.stopping:
-                self._waiting = True
-                try:
-                    invocation = self.loop.client.next_invocation()
-                finally:
-                    self._waiting = False
-                self.slots.hold(self.index, invocation.request_id)
-                try:
-                    self.loop.handle(invocation)
-                finally:
-                    # Also after sys.exit() in the handler: the loop reported it.
-                    self.slots.set_state(self.index, IDLE)
-        except _Stopped:
-            pass
+        index, slots = self.index, self.slots
 
-    def _on_sigterm(self, signum: int, frame: FrameType | None) -> None:
-        self.stopping = True
-        # Waiting for an invoke: stop now. Running one: the loop stops after it.
-        # (An invoke whose /next answer is being read as the signal lands is
-        # lost with the worker; Lambda sends none once it is shutting down.)
-        if self._waiting:
-            raise _Stopped
+        def holding(request_id: str, invocation_id: str | None) -> None:
+            slots.hold(index, request_id, invocation_id)
+
+        while True:
+            invocation = self.loop.client.next_invocation(holding)
+            try:
+                self.loop.handle(invocation)
+            finally:
+                # Also after sys.exit() in the handler: the loop reported it.
+                slots.set_state(index, IDLE)
+
+    def _on_sigterm(self, signum: int, frame: FrameType | None) -> NoReturn:
+        # Once: the signal comes to the group and from the parent.
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)
+        # Whatever invoke the worker runs, Lambda aborted it before its SIGTERM:
+        # nothing to report, and no time to finish it. (When the parent stops
+        # the workers itself, the API has failed, or the environment: the
+        # runtime's exit fails the invokes in flight.)
+        self.slots.set_state(self.index, IDLE)
+        if self.shutdown_callbacks:
+            from runtime import shutdown
+
+            shutdown.callbacks.run_once()
+        _flush_output()
+        os._exit(0)
 
 
 def serve(
@@ -143,6 +187,10 @@ def serve(
     supervise them until SIGTERM or a failing Runtime API; the parent's exit status."""
 
     def run_worker(slots: Slots, index: int) -> int:
+        # Its own log output first: its own lock (or log socket connections).
+        unusable = streams.start_worker(config.log_socket)
+        if unusable:
+            log_runtime(unusable, logging.WARNING)
         client = RuntimeAPIClient(config.base_url)  # its own connection, made after fork
         margin = config.soft_deadline_margin_ms
         loop = InvokeLoop(
@@ -152,20 +200,19 @@ def serve(
             request_id_filter,
             soft_deadline=SoftDeadline(margin) if margin > 0 else None,
         )
-        worker = Worker(loop, slots, index)
         try:
-            worker.run()
+            Worker(loop, slots, index, shutdown_callbacks).run()
         except RuntimeAPIError as e:
             slots.set_state(index, API_FAILED)
-            log_runtime(f"worker {os.getpid()}: the Runtime API failed, exiting: {e}")
-            return 1
-        if worker.stopping and shutdown_callbacks:
-            from runtime import shutdown
-
-            shutdown.callbacks.run_once()
-        return 0
+            log_runtime(
+                f"the Runtime API failed, stopping every worker: {e} (worker {os.getpid()})"
+            )
+        return 1
 
     close_pooled_connections()
+    # Every worker writes to the parent's stdout, or to the log socket: whole
+    # log records either way (runtime/logsink.py).
+    streams.share_with_workers()
     return Supervisor(
         config.max_concurrency, run_worker, RuntimeAPIClient(config.base_url), config.json_logs
     ).run()
@@ -189,7 +236,8 @@ class Supervisor:
         self.workers: dict[int, int] = {}  # pid: slot index
         self.stopping = False
         self.failed = False
-        self._idle_deaths = 0
+        self._idle_deaths: deque[float] = deque()  # when, over the last IDLE_DEATH_WINDOW_S
+        self.clock = time.monotonic
 
     def run(self) -> int:
         signal.signal(signal.SIGTERM, self._on_sigterm)
@@ -209,6 +257,7 @@ class Supervisor:
                 if pid in self.workers:  # not a child the handler's init left behind
                     self._ended(self.workers.pop(pid), pid, status)
         finally:
+            signal.setitimer(signal.ITIMER_REAL, 0)  # the shutdown window's, if armed
             self.client.close()
         return 1 if self.failed else 0
 
@@ -242,33 +291,43 @@ class Supervisor:
             with contextlib.suppress(Exception):
                 sys.stdout.flush()
                 sys.stderr.flush()
+            streams.end_partial_lines()  # every thread's, not only this one's
             os._exit(status)
 
     def _ended(self, index: int, pid: int, status: int) -> None:
-        state, request_id = self.slots.read(index)
+        state, request_id, invocation_id = self.slots.read(index)
         how = _describe(status)
-        if state == API_FAILED:
+        if state == API_FAILED:  # the worker said why, in one line
             if not self.stopping:
-                log_runtime(f"worker {pid}: the Runtime API failed; stopping every worker")
                 self.failed = True
                 self._stop()
             return
         if state == HOLDING:
-            self._idle_deaths = 0
-            self._report_lost(request_id, pid, how)
-        elif not self.stopping:
-            self._idle_deaths += 1
+            self._report_lost(request_id, invocation_id, pid, how)
         if self.stopping:
             return
-        if self._idle_deaths > MAX_IDLE_DEATHS_PER_WORKER * self.count:
-            log_runtime(f"worker {pid} {how} before taking an invoke, again; stopping")
+        if state != HOLDING and self._too_many_idle_deaths():
+            log_runtime(
+                f"{len(self._idle_deaths)} workers died outside an invoke within "
+                f"{IDLE_DEATH_WINDOW_S:g} s, the last {pid} ({how}): stopping every "
+                "worker; their output above says why"
+            )
             self.failed = True
             self._stop()
             return
         log_runtime(f"worker {pid} {how}; starting another")
         self._start(index)
 
-    def _report_lost(self, request_id: str, pid: int, how: str) -> None:
+    def _too_many_idle_deaths(self) -> bool:
+        """Count one more death outside an invoke; whether the window holds too many."""
+        now = self.clock()
+        deaths = self._idle_deaths
+        deaths.append(now)
+        while deaths and deaths[0] < now - IDLE_DEATH_WINDOW_S:
+            deaths.popleft()
+        return len(deaths) > MAX_IDLE_DEATHS_PER_WORKER * self.count
+
+    def _report_lost(self, request_id: str, invocation_id: str | None, pid: int, how: str) -> None:
         """The dead worker's invoke, reported as Lambda reports a runtime that
         exited mid-invoke; the API refuses it if the invoke was answered."""
         error = ErrorPayload(
@@ -279,19 +338,36 @@ class Supervisor:
         with contextlib.suppress(Exception):
             log_error(error, self.json_logs)
         try:
-            self.client.post_error(request_id, error)
+            self.client.post_error(request_id, error, invocation_id=invocation_id)
         except RuntimeAPIError as e:
-            log_runtime(f"error for {request_id} (worker {pid}) not accepted: {e}")
+            log_runtime(
+                f"error for {request_id} (worker {pid}) not accepted: {e}", request_id=request_id
+            )
 
     def _stop(self) -> None:
+        """SIGTERM to every worker, and SIGKILL to those still running
+        WORKERS_SHUTDOWN_S later (their callbacks hang, or their code holds
+        the signal off)."""
+        if not self.stopping:
+            signal.signal(signal.SIGALRM, self._on_shutdown_window_end)
+            signal.setitimer(signal.ITIMER_REAL, WORKERS_SHUTDOWN_S)
         self.stopping = True
         for pid in list(self.workers):
             _signal(pid, signal.SIGTERM)
 
     def _on_sigterm(self, signum: int, frame: FrameType | None) -> None:
         if not self.stopping:
-            log_runtime(f"SIGTERM: stopping {len(self.workers)} worker(s) after their invokes")
+            log_runtime(f"SIGTERM: stopping {len(self.workers)} worker(s) now", logging.INFO)
         self._stop()
+
+    def _on_shutdown_window_end(self, signum: int, frame: FrameType | None) -> None:
+        if self.workers:
+            log_runtime(
+                f"worker(s) {', '.join(map(str, self.workers))} still running "
+                f"{WORKERS_SHUTDOWN_S * 1000:g} ms after SIGTERM: killed"
+            )
+        for pid in list(self.workers):
+            _signal(pid, signal.SIGKILL)
 
 
 def close_pooled_connections() -> int:
@@ -318,6 +394,12 @@ def _exit_with_parent(alive_r: int) -> None:
         os._exit(1)
 
     threading.Thread(target=watch, name="parent-watch", daemon=True).start()
+
+
+def _flush_output() -> None:
+    with contextlib.suppress(Exception):
+        sys.stdout.flush()
+        sys.stderr.flush()
 
 
 def _signal(pid: int, signum: int) -> None:

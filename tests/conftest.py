@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import importlib
 import os
+import shutil
 import sys
 import textwrap
 from collections.abc import Iterator
@@ -11,6 +12,7 @@ from pathlib import Path
 
 import pytest
 from fake_runtime_api import FakeRuntimeAPI
+from side_by_side import APIFUNC, Runtime, awslambdaric, static_bootstrap
 from support import APP, ORDERS, USERFUNC, WriteModule, build, build_function, debian_tool
 
 # --- environment --------------------------------------------------------------
@@ -61,6 +63,23 @@ def echo_dist(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def user_dist(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """The same for a user's function (tests/fixtures/userfunc) with its requirements file."""
     return build_function(tmp_path_factory.mktemp("user-dist"), USERFUNC)
+
+
+# --- a function written for AWS's Python runtime -------------------------------
+# tests/fixtures/apifunc built as a static bootstrap, and the same folder as
+# awslambdaric runs it (tests/side_by_side.py), each made once per run.
+
+
+@pytest.fixture(scope="session")
+def side_by_side(tmp_path_factory: pytest.TempPathFactory) -> tuple[Runtime, Runtime]:
+    """(the static bootstrap, awslambdaric) on tests/fixtures/apifunc."""
+    from build.bench import install_for_awslambdaric
+
+    dist = build_function(tmp_path_factory.mktemp("apifunc-dist"), APIFUNC)
+    code = tmp_path_factory.mktemp("apifunc-task-root") / "task"
+    shutil.copytree(APIFUNC, code)
+    deps = install_for_awslambdaric(APIFUNC / "requirements.txt")
+    return static_bootstrap(dist, tmp_path_factory.mktemp("apifunc-tmp")), awslambdaric(code, deps)
 
 
 # --- the logging app ----------------------------------------------------------

@@ -144,7 +144,10 @@ def test_malformed_handler_fails_the_build_at_once(tmp_path: Path) -> None:
     assert "HANDLER='echo' is not module.function" in built.stderr
     missing = run_pipeline("build", "--dist", str(tmp_path), "--handler", "nowhere.handler")
     assert missing.returncode == 1
-    assert "module 'nowhere' of HANDLER=nowhere.handler is not in" in missing.stderr
+    assert missing.stderr == (
+        "build: HANDLER=nowhere.handler: no module 'nowhere' in this repository's handlers; "
+        "give SRC=<your function's folder>\n"
+    )
 
 
 # --- under the official emulator -------------------------------------------------
@@ -654,14 +657,77 @@ def test_managed_instances_replace_a_dead_worker(user_dist: Path, tmp_path: Path
     check_dead_worker_replaced([str(user_dist / "bootstrap")], user_dist, TMPDIR=str(tmp_path))
 
 
-def test_managed_instances_stop_on_sigterm_and_leave_tmp_empty(
+def test_managed_instances_shutdown_runs_busy_workers_callbacks_and_leaves_tmp_empty(
     user_dist: Path, tmp_path: Path
 ) -> None:
-    from test_workers import check_sigterm_finishes_invokes_in_flight
+    """As Managed Instances shuts down: invokes aborted, SIGTERM to the group,
+    SIGKILL 600 ms later. Every busy worker's callbacks run within the window,
+    and the bootstrap exits in time for its loader to empty /tmp."""
+    from test_workers import check_shutdown_runs_each_worker_s_callbacks_in_its_window
 
     tmp = tmp_path / "tmp"
     tmp.mkdir()
-    check_sigterm_finishes_invokes_in_flight(
+    check_shutdown_runs_each_worker_s_callbacks_in_its_window(
         [str(user_dist / "bootstrap")], user_dist, TMPDIR=str(tmp)
     )
     assert list(tmp.iterdir()) == []
+
+
+@pytest.mark.parametrize("concurrency", [4, None], ids=["4-workers", "unset"])
+def test_managed_instances_late_answer_costs_one_invoke(
+    user_dist: Path, tmp_path: Path, concurrency: int | None
+) -> None:
+    from test_workers import check_a_refused_answer_costs_one_invoke
+
+    check_a_refused_answer_costs_one_invoke(
+        [str(user_dist / "bootstrap")], user_dist, concurrency, "time_out", TMPDIR=str(tmp_path)
+    )
+
+
+@pytest.mark.parametrize("concurrency", [4, None], ids=["4-workers", "unset"])
+def test_next_answered_5xx_is_tried_again_by_the_binary(
+    user_dist: Path, tmp_path: Path, concurrency: int | None
+) -> None:
+    from test_workers import check_next_answered_5xx_then_served
+
+    check_next_answered_5xx_then_served(
+        [str(user_dist / "bootstrap")], user_dist, concurrency, TMPDIR=str(tmp_path)
+    )
+
+
+def test_managed_instances_report_a_death_while_the_event_is_read(
+    user_dist: Path, tmp_path: Path
+) -> None:
+    from test_workers import check_a_death_while_the_event_body_is_read_is_reported
+
+    check_a_death_while_the_event_body_is_read_is_reported(
+        [str(user_dist / "bootstrap")], user_dist, TMPDIR=str(tmp_path)
+    )
+
+
+def test_the_binary_streams_50_mb_whole_and_stops_past_200_mb(
+    user_dist: Path, tmp_path: Path
+) -> None:
+    from test_workers import check_a_50_mb_stream_arrives_whole_and_past_200_mb_is_refused
+
+    check_a_50_mb_stream_arrives_whole_and_past_200_mb_is_refused(
+        [str(user_dist / "bootstrap")], user_dist, 2, TMPDIR=str(tmp_path)
+    )
+
+
+def test_the_binary_ends_on_a_post_never_answered(user_dist: Path, tmp_path: Path) -> None:
+    from test_workers import check_a_post_never_answered_ends_the_runtime
+
+    check_a_post_never_answered_ends_the_runtime(
+        [str(user_dist / "bootstrap")], user_dist, None, TMPDIR=str(tmp_path)
+    )
+
+
+def test_the_binary_cuts_a_7_mb_error_report_to_fit(user_dist: Path) -> None:
+    with Emulator([str(user_dist / "bootstrap")], env=lambda_env(), cwd=user_dist) as rie:
+        status, error = invoke_json(rie, {"action": "raise_big", "n": 7_000_000})
+        assert status == 200 and isinstance(error, dict)
+        assert error["errorType"] == "ValueError"
+        assert error["errorMessage"].endswith("xxx [cut to fit Lambda's limit]")
+        assert invoke_json(rie, {"action": "echo"}) == (200, {"action": "echo"})
+    assert rie.log().count("INIT START") == 1

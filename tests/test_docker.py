@@ -41,6 +41,8 @@ MAKE_VARIABLES = (
     "SRC",
     "REQUIREMENTS",
     "DIST",
+    "ENV_FILE",
+    "ENV",
     "MAKEFLAGS",
     "MFLAGS",
     "MAKELEVEL",
@@ -224,21 +226,25 @@ def test_paths_inside_the_repo_are_seen_under_src(tmp_path: Path) -> None:
 
 def test_paths_outside_the_repo_are_mounted_at_their_own_path(tmp_path: Path) -> None:
     src, reqs, dist = tmp_path / "fn", tmp_path / "reqs", tmp_path / "dist"
-    src.mkdir()
-    reqs.mkdir()
+    conf = tmp_path / "conf"
+    for folder in (src, reqs, conf):
+        folder.mkdir()
     (reqs / "requirements.txt").write_text("")
+    (conf / "fn.env").write_text("TABLE_NAME=cars\n")
     calls, _ = recorded_make(
         tmp_path,
         "zip",
         "BUILDER=docker",
         f"SRC={src}",
         f"REQUIREMENTS={reqs / 'requirements.txt'}",
+        f"ENV_FILE={conf / 'fn.env'}",
         f"DIST={dist}",
     )
     (run,) = docker_calls(calls, "run")
     mounts = option(run, "-v")
     assert f"{src}:{src}:ro" in mounts
     assert f"{reqs}:{reqs}:ro" in mounts
+    assert f"{conf}:{conf}:ro" in mounts
     assert f"{dist}:{dist}" in mounts  # the output is written: not read-only
     # `make zip` zips in the same image, so a machine with Docker needs no Python of its own.
     assert pipeline_args(run) == [
@@ -247,9 +253,23 @@ def test_paths_outside_the_repo_are_mounted_at_their_own_path(tmp_path: Path) ->
         "zip",
         f"--src={src}",
         f"--requirements={reqs / 'requirements.txt'}",
+        f"--env-file={conf / 'fn.env'}",
         f"--dist={dist}",
     ]
     assert dist.is_dir()
+
+
+def test_make_invoke_brings_the_bootstrap_up_to_date_in_the_builder(tmp_path: Path) -> None:
+    calls, _ = recorded_make(tmp_path, "invoke", "BUILDER=docker", "ENV_FILE=fn.env")
+    (run,) = docker_calls(calls, "run")  # `make zip`'s decision, in the same image
+    assert pipeline_args(run) == [
+        "-m",
+        "build.pipeline",
+        "bootstrap",
+        "--env-file=fn.env",
+        "--dist=dist",
+    ]
+    assert [c[2] for c in calls if c[0] == "python"] == ["build.invoke"]
 
 
 def test_a_missing_src_outside_the_repo_is_refused_before_docker(tmp_path: Path) -> None:

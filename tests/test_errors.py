@@ -16,14 +16,17 @@ import pytest
 from awslambdaric import bootstrap as aws_bootstrap
 from awslambdaric.bootstrap import make_xray_fault
 from awslambdaric.lambda_runtime_marshaller import to_json as aws_to_json
-from fake_runtime_api import error_path
-from support import WriteModule, both
+from fake_runtime_api import FakeRuntimeAPI, error_path
+from support import Calls, WriteModule, both, run_loop
 
 from runtime import headers
 from runtime.errors import (
+    CUT_MARK,
+    MAX_ERROR_REPORT,
     XRAY_CAUSE_LIMIT,
     ErrorPayload,
     Fault,
+    fit_error_report,
     user_stack_trace,
     xray_error_cause,
 )
@@ -103,6 +106,30 @@ def test_user_exception_payload_without_runtime_frames(write_module: WriteModule
             f'  File "{path}", line 6, in helper\n    return 1 / zero\n',
         ],
     }
+
+
+def test_a_frozen_module_s_frame_is_named_in_the_tree_with_its_source_line(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # PyInstaller compiles the PYZ's modules with a path relative to its tree
+    # (sys._MEIPASS); their __file__, and so awslambdaric's frame, is the
+    # absolute one. The source line comes from the tree whatever the working
+    # directory is.
+    tree = tmp_path / "_internal"
+    (tree / "pkg").mkdir(parents=True)
+    (tree / "pkg" / "mod.py").write_text(USER_CODE)
+    module: dict[str, Any] = {"__name__": "pkg.mod"}
+    exec(compile(USER_CODE, "pkg/mod.py", "exec"), module)
+    monkeypatch.setattr("sys._MEIPASS", str(tree), raising=False)
+    monkeypatch.chdir(tmp_path)
+    error = raised_through({"__name__": "runtime.loop"}, partial(module["handler"], {}, None))
+    assert user_stack_trace(error.__traceback__) == [
+        f'  File "{tree}/pkg/mod.py", line 2, in handler\n    return helper(0)\n',
+        f'  File "{tree}/pkg/mod.py", line 6, in helper\n    return 1 / zero\n',
+    ]
+    # Frames that are not files keep their names: `<frozen importlib._bootstrap>`.
+    error = raised_through({"__name__": "runtime.loop"}, partial(exec, "1 / 0", {}))
+    assert '"<string>"' in user_stack_trace(error.__traceback__)[-1]
 
 
 def test_runtime_main_run_with_dash_m_is_a_runtime_frame(write_module: WriteModule) -> None:
@@ -280,3 +307,53 @@ def test_xray_cause_size_limit_is_exclusive_as_in_awslambdaric() -> None:
     assert cause == aws_to_json(make_xray_fault("ValueError", str(under), "/var/task", []))
     at = ValueError("x" * (XRAY_CAUSE_LIMIT - overhead))
     assert xray_error_cause(at, "/var/task") is None
+
+
+# --- an error report larger than Lambda accepts -------------------------------------
+
+
+def test_an_error_report_that_fits_is_sent_as_it_is() -> None:
+    error = ErrorPayload("boom", "ValueError", "req-1", ['  File "a.py", line 1, in f\n'])
+    assert fit_error_report(error) is error
+
+
+def test_a_7_mb_message_is_cut_to_lambda_s_6_mib_keeping_type_and_request_id() -> None:
+    frames = [f'  File "app.py", line {n}, in f\n' for n in range(3)]
+    error = ErrorPayload("x" * 7_000_000, "ValueError", "req-1", frames)
+    fitted = fit_error_report(error)
+    assert len(fitted.to_json()) <= MAX_ERROR_REPORT == 6 * 1024 * 1024
+    assert len(fitted.to_json()) > MAX_ERROR_REPORT - 100  # cut, not emptied
+    assert (fitted.error_type, fitted.request_id) == ("ValueError", "req-1")
+    assert fitted.error_message == "x" * (len(fitted.error_message) - len(CUT_MARK)) + CUT_MARK
+    assert fitted.stack_trace == ["  ... 3 frames cut to fit Lambda's limit\n"]
+
+
+def test_a_long_trace_loses_its_outermost_frames_first() -> None:
+    frames = [f'  File "app.py", line {n}, in f\n    f()\n' for n in range(400_000)]
+    error = ErrorPayload("maximum recursion depth exceeded", "RecursionError", "req-1", frames)
+    fitted = fit_error_report(error)
+    assert len(fitted.to_json()) <= MAX_ERROR_REPORT
+    assert fitted.error_message == error.error_message  # the message whole
+    mark, *kept = fitted.stack_trace
+    assert kept == frames[len(frames) - len(kept) :]  # the innermost, in order
+    assert mark == f"  ... {len(frames) - len(kept)} frames cut to fit Lambda's limit\n"
+    assert len(kept) > 100_000
+
+
+def test_characters_json_escapes_are_counted_as_sent() -> None:
+    # Each of these takes 6 bytes in the JSON Lambda receives (\u00e9, \u2028).
+    error = ErrorPayload("é\u2028" * 1_000_000, "ValueError", "req-1")
+    fitted = fit_error_report(error, limit=1_000_000)
+    assert len(fitted.to_json()) <= 1_000_000
+    assert len(fitted.to_json()) > 1_000_000 - 100
+    assert json.loads(fitted.to_json())["errorMessage"].endswith(CUT_MARK)
+
+
+def test_a_7_mb_error_report_is_cut_before_it_is_posted(api: FakeRuntimeAPI) -> None:
+    api.add_event(b"{}", "req-1")
+    run_loop(api, Calls(raises=ValueError("x" * 7_000_000)), 1)
+    posted = api.requests[1]
+    assert posted.path == error_path("req-1")
+    assert len(posted.body) <= MAX_ERROR_REPORT
+    assert posted.json()["errorMessage"].endswith("xxx" + CUT_MARK)
+    assert posted.headers[headers.FUNCTION_ERROR_TYPE] == "ValueError"

@@ -9,6 +9,7 @@ survives, and the start does not hang.
 
 from __future__ import annotations
 
+import fcntl
 import os
 import shutil
 import subprocess
@@ -16,6 +17,7 @@ import sys
 import tempfile
 import threading
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -339,3 +341,93 @@ def test_hold_extraction_locks_does_not_follow_a_planted_link(
     fds = hold_extraction_locks({"TMPDIR": str(shared_tmp), "STATICX_BUNDLE_DIR": str(mine)})
     assert fds == []
     assert not target.exists()
+
+
+# --- two bootstraps starting at once --------------------------------------------
+
+# A bootstrap starting up, stopped by the test at its first flock() (where the
+# scheduler may stop any process), then let go; it holds its locks until told to end.
+STARTING = """
+import fcntl, os, sys
+from runtime.frozen import hold_extraction_locks
+real_flock = fcntl.flock
+def stopped_flock(fd, operation):
+    fcntl.flock = real_flock
+    print("locking", flush=True)
+    sys.stdin.readline()
+    return real_flock(fd, operation)
+fcntl.flock = stopped_flock
+fds = hold_extraction_locks(os.environ)
+print(len(fds), flush=True)
+sys.stdin.read()
+"""
+
+
+@contextmanager
+def starting_bootstrap(shared_tmp: Path, directory: Path) -> Iterator[subprocess.Popen[str]]:
+    """Another bootstrap of ours, its extraction unpacked, stopped at its first flock()."""
+    process = subprocess.Popen(
+        [sys.executable, "-c", STARTING],
+        cwd=ROOT,
+        env={**os.environ, "TMPDIR": str(shared_tmp), "STATICX_BUNDLE_DIR": str(directory)},
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert process.stdout is not None and process.stdout.readline() == "locking\n"
+        yield process
+    finally:
+        process.kill()
+        process.wait()
+
+
+def unpacked(directory: Path) -> Path:
+    """An extraction directory as staticx's loader leaves it: unpacked, not yet marked."""
+    directory.mkdir()
+    (directory / "libpython3.11.so").write_bytes(b"unpacked")
+    return directory
+
+
+def let_go(process: subprocess.Popen[str]) -> str:
+    assert process.stdin is not None and process.stdout is not None
+    process.stdin.write("\n")
+    process.stdin.flush()
+    return process.stdout.readline()
+
+
+def test_a_sweep_while_another_bootstrap_marks_its_extraction_keeps_it(shared_tmp: Path) -> None:
+    # Bootstrap A has made its mark but not yet locked it when bootstrap B
+    # sweeps: a mark must never be seen unlocked while its bootstrap lives.
+    theirs = unpacked(shared_tmp / "staticx-starting")
+    mine = unpacked(shared_tmp / "staticx-mine")
+    environ = {"TMPDIR": str(shared_tmp), "STATICX_BUNDLE_DIR": str(mine)}
+    with starting_bootstrap(shared_tmp, theirs) as other:
+        assert sweep(environ) == []
+        assert victims(theirs)["libpython3.11.so"] == b"unpacked"
+        assert let_go(other) == "1\n"
+        assert sweep(environ) == []  # marked and locked now
+        assert (theirs / ALIVE_LOCK).is_file()
+    assert sweep(environ) == [str(theirs)]  # ended: stale like any other
+
+
+def test_a_sweep_s_look_at_a_mark_never_makes_a_starting_bootstrap_give_it_up(
+    shared_tmp: Path,
+) -> None:
+    # B's sweep holds A's lock for the moment it checks it; if A tries to take
+    # it just then, A must not be left with a mark it does not hold.
+    theirs = unpacked(shared_tmp / "staticx-starting")
+    environ = {"TMPDIR": str(shared_tmp)}
+    with starting_bootstrap(shared_tmp, theirs) as other:
+        checking = None
+        if (theirs / ALIVE_LOCK).exists():  # what B's check does: lock, look, let go
+            checking = os.open(theirs / ALIVE_LOCK, os.O_RDONLY)
+            fcntl.flock(checking, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        try:
+            let_go(other)
+        finally:
+            if checking is not None:
+                os.close(checking)
+        assert sweep(environ) == []
+        assert victims(theirs) == {ALIVE_LOCK: b"", "libpython3.11.so": b"unpacked"}
+    assert sweep(environ) == [str(theirs)]

@@ -4,6 +4,7 @@ what reaches stdout and stderr, and the init error report."""
 from __future__ import annotations
 
 import re
+import time
 from pathlib import Path
 
 import pytest
@@ -18,6 +19,8 @@ from fake_runtime_api import (
 from support import ROOT, WriteModule, run_runtime
 
 API_FAILED = "staticlambda: the Runtime API failed, exiting: "
+# /next tried 5 times over 1.5 s (runtime/client.py), then given up.
+GAVE_UP = r" \(gave up after 5 attempts in 1\.\d s\)\n"
 
 
 def test_without_runtime_api_exits_2_saying_what_is_missing(tmp_path: Path) -> None:
@@ -176,17 +179,21 @@ def test_events_are_served_until_the_api_fails(
         ("POST", error_path("req-1")),
         ("GET", NEXT),
         ("POST", response_path("req-2")),
-        ("GET", NEXT),
+        *[("GET", NEXT)] * 5,
     ]
     assert api.requests[1].json()["stackTrace"] == [
         f'  File "{tmp_path / "lambda_app.py"}", line 3, in handler\n'
         '    raise ValueError("asked to fail")\n'
     ]
     assert api.requests[3].body == b'{"got": {"n": 2}, "id": "req-2"}'
-    # Out of events, the fake answers /next with 500: the runtime ends there.
+    # Out of events, the fake answers /next with 500, again and again: the
+    # runtime tries 5 times, then ends there.
     assert done.returncode == 1
-    assert (
-        done.stderr == f"{API_FAILED}GET /runtime/invocation/next: 500 {NO_MORE_EVENTS.decode()}\n"
+    assert NO_MORE_EVENTS.startswith(b'{"errorMessage":"fake Runtime API: no more events"')
+    assert re.fullmatch(
+        f"{API_FAILED}GET /runtime/invocation/next: 500 Fake.NoMoreEvents: "
+        f"fake Runtime API: no more events{GAVE_UP}",
+        done.stderr,
     )
 
 
@@ -194,17 +201,47 @@ def test_500_from_next_exits_1_with_one_line(tmp_path: Path, api: FakeRuntimeAPI
     api.fail(NEXT, 500, b"Internal Server Error")
     done = run_runtime(tmp_path, "handlers.echo.handler", api=api)
     assert done.returncode == 1
-    assert done.stderr == f"{API_FAILED}GET /runtime/invocation/next: 500 Internal Server Error\n"
+    assert re.fullmatch(
+        f"{API_FAILED}GET /runtime/invocation/next: 500 Internal Server Error{GAVE_UP}",
+        done.stderr,
+    )
     assert done.stdout == ""
 
 
-def test_500_from_response_exits_1_with_one_line(tmp_path: Path, api: FakeRuntimeAPI) -> None:
-    api.add_event(b"{}", "req-1")
-    api.fail(response_path("req-1"), 500, b"")
+def test_next_answered_5xx_then_served_goes_on(tmp_path: Path, api: FakeRuntimeAPI) -> None:
+    api.fail(NEXT, 502, times=2)
+    api.add_event(b'{"n": 1}', "req-1")
     done = run_runtime(tmp_path, "handlers.echo.handler", api=api)
-    assert done.returncode == 1
-    assert done.stderr.startswith(f"{API_FAILED}POST /runtime/invocation/req-1/response: 500 ")
-    assert done.stderr.count("\n") == 1 and "Traceback" not in done.stderr
+    assert [p for m, p in api.paths() if m == "POST"] == [response_path("req-1")]
+    assert api.requests[3].body == b'{"n": 1}'
+    assert re.fullmatch(f"{API_FAILED}GET /runtime/invocation/next: 500 .*{GAVE_UP}", done.stderr)
+
+
+@pytest.mark.parametrize(
+    ("answer", "reason"),
+    [("fail", "500 Fake.Error: fake 500"), ("time_out", "410 InvokeTimeout: Invoke timeout")],
+)
+def test_a_refused_response_costs_that_invoke_and_the_next_is_served(
+    tmp_path: Path, api: FakeRuntimeAPI, answer: str, reason: str
+) -> None:
+    api.add_event(b"{}", "req-1")
+    api.add_event(b'{"n": 2}', "req-2")
+    if answer == "fail":
+        api.fail(response_path("req-1"), 500)
+    else:
+        api.time_out("req-1")
+    done = run_runtime(tmp_path, "handlers.echo.handler", api=api)
+    assert [p for m, p in api.paths() if m == "POST"] == [
+        response_path("req-1"),
+        response_path("req-2"),
+    ]
+    refused, gave_up = done.stderr.splitlines(keepends=True)
+    assert refused == (
+        "staticlambda: response for req-1 refused, 2 bytes: "
+        f"POST /runtime/invocation/req-1/response: {reason}\n"
+    )
+    assert re.fullmatch(f"{API_FAILED}GET /runtime/invocation/next: 500 .*{GAVE_UP}", gave_up)
+    assert "Traceback" not in done.stderr
 
 
 def test_refused_connection_exits_1_with_one_line(tmp_path: Path, api: FakeRuntimeAPI) -> None:
@@ -214,7 +251,24 @@ def test_refused_connection_exits_1_with_one_line(tmp_path: Path, api: FakeRunti
     line = done.stderr
     assert line.startswith(f"{API_FAILED}GET /runtime/invocation/next: ConnectError: ")
     assert "Connection refused" in line
+    assert re.search(GAVE_UP, line)
     assert line.count("\n") == 1 and "Traceback" not in line
+
+
+def test_a_post_never_answered_ends_the_runtime_with_one_line_in_ten_seconds(
+    tmp_path: Path, api: FakeRuntimeAPI
+) -> None:
+    api.add_event(b"{}", "req-1")
+    api.hang(response_path("req-1"))
+    started = time.monotonic()
+    done = run_runtime(tmp_path, "handlers.echo.handler", api=api)
+    took = time.monotonic() - started
+    assert done.returncode == 1
+    assert 10 <= took < 25, took  # POST_TIMEOUT_S, and the process's start and end
+    assert api.requests[-1].path == response_path("req-1")  # it ended there
+    assert done.stderr == (
+        f"{API_FAILED}POST /runtime/invocation/req-1/response: no answer in 10 s (ReadTimeout)\n"
+    )
 
 
 # --- output ---------------------------------------------------------------------

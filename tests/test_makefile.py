@@ -5,9 +5,12 @@ choose: quotes, `$`, backticks, `$(shell ...)`, newlines."""
 
 from __future__ import annotations
 
+import os
 import re
 import subprocess
+import sys
 import zipfile
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -28,6 +31,18 @@ TARGETS = (
     "wheel",
     "help",
 )
+
+
+@pytest.fixture(autouse=True)
+def planted_files_removed() -> Iterator[None]:
+    """What a shell run by mistake plants in the repository goes with the test that made it
+    run, passed or failed: left behind, it failed every later run of every test here."""
+    yield
+    planted = sorted(ROOT.glob("PWNED*"))
+    for path in planted:
+        path.unlink()
+    if planted:
+        pytest.fail(f"a shell ran: {[p.name for p in planted]} in {ROOT} (removed)")
 
 
 def no_side_effects(*folders: Path) -> None:
@@ -67,24 +82,32 @@ def test_build_and_zip_pass_values_as_data(builder: str, tmp_path: Path) -> None
             f"ADD_DATA={HOSTILE}",
             f"ONLY_BINARY={HOSTILE}",
             f"INIT_CHECK={HOSTILE}",
+            f"ENV={HOSTILE}",
             f"DIST={tmp_path / 'dist'}",
         )
         if builder == "native":
             argv = python_call(calls, "build.pipeline")
         else:
             (argv,) = [c for c in calls if c[:2] == ["docker", "run"]]
-        for option in ("--handler", "--exclude", "--add-data", "--only-binary", "--init-check"):
+        options = ("--handler", "--exclude", "--add-data", "--only-binary", "--init-check", "--env")
+        for option in options:
             assert values(argv, option) == [HOSTILE], (target, option, argv)
     no_side_effects(tmp_path)
 
 
 def test_src_and_requirements_with_quotes_reach_the_pipeline_whole(tmp_path: Path) -> None:
     calls, _ = recorded_make(
-        tmp_path, "build", "BUILDER=native", f"SRC={HOSTILE}", f"REQUIREMENTS={HOSTILE}"
+        tmp_path,
+        "build",
+        "BUILDER=native",
+        f"SRC={HOSTILE}",
+        f"REQUIREMENTS={HOSTILE}",
+        f"ENV_FILE={HOSTILE}",
     )
     argv = python_call(calls, "build.pipeline")
     assert values(argv, "--src") == [HOSTILE]
     assert values(argv, "--requirements") == [HOSTILE]
+    assert values(argv, "--env-file") == [HOSTILE]
     no_side_effects(tmp_path)
 
 
@@ -92,13 +115,27 @@ def test_invoke_passes_event_and_names_as_data(tmp_path: Path) -> None:
     calls, _ = recorded_make(
         tmp_path,
         "invoke",
+        "BUILDER=native",
         f"EVENT={HOSTILE}",
         f"EVENT_FILE={HOSTILE}",
         f"PASS_ENV={HOSTILE}",
         f"DIST={HOSTILE}",
+        f"HANDLER={HOSTILE}",
+        f"ENV_FILE={HOSTILE}",
+        f"ENV={HOSTILE}",
         "AWS_CREDENTIALS=0",
         "INIT_TRACE=1",
     )
+    # First dist/bootstrap as asked (rebuilt when `make zip` would), with what was given.
+    assert next(c[:4] for c in calls if c[0] == "python") == [
+        "python",
+        "-m",
+        "build.pipeline",
+        "bootstrap",
+    ]
+    built = python_call(calls, "build.pipeline")
+    for option in ("--handler", "--env-file", "--env", "--dist"):
+        assert values(built, option) == [HOSTILE], option
     argv = python_call(calls, "build.invoke")
     assert values(argv, "--event") == [HOSTILE]
     assert values(argv, "--event-file") == [HOSTILE]
@@ -109,20 +146,25 @@ def test_invoke_passes_event_and_names_as_data(tmp_path: Path) -> None:
 
 
 def test_deploy_and_remote_invoke_pass_names_as_data(tmp_path: Path) -> None:
-    names = ("FUNCTION", "ROLE", "RUNTIME", "ARCH", "REGION", "MEMORY", "TIMEOUT")
+    names = ("FUNCTION", "ROLE", "RUNTIME", "ARCH", "REGION", "MEMORY", "TIMEOUT", "ENV")
     calls, _ = recorded_make(
         tmp_path / "deploy",
         "deploy",
         *(f"{n}={HOSTILE}" for n in names),
+        f"ENV_FILE={HOSTILE}",
         "CREATE_ROLE=1",
         "DRY_RUN=0",
+        f"FORCE={HOSTILE}",
         f"DIST={HOSTILE}",
     )
     argv = python_call(calls, "build.deploy")
     for name in names:
         assert values(argv, f"--{name.lower()}") == [HOSTILE], name
+    assert values(argv, "--env-file") == [HOSTILE]
     assert values(argv, "--zip") == [HOSTILE + "/function.zip"]
-    assert "--create-role" in argv and "--dry-run" not in argv
+    assert "--create-role" in argv and "--dry-run" not in argv and "--force" in argv
+    calls, _ = recorded_make(tmp_path / "unforced", "deploy", "FUNCTION=f", "FORCE=0")
+    assert "--force" not in python_call(calls, "build.deploy")
     calls, _ = recorded_make(
         tmp_path / "remote",
         "remote-invoke",
@@ -194,7 +236,9 @@ def test_bench_args_are_words_never_code(tmp_path: Path) -> None:
 def test_clean_removes_only_what_a_build_writes(tmp_path: Path) -> None:
     dist = tmp_path / "it's $HOME"
     dist.mkdir()
-    for name in ("bootstrap", "bootstrap.handler", "function.zip", "function.zip.sha256", "mine"):
+    built = ("bootstrap", "bootstrap.handler", "bootstrap.inputs.json", "function.zip")
+    built += ("bootstrap.environment.json", "function.zip.sha256")
+    for name in (*built, "mine"):
         (dist / name).write_text("x")
     recorded_make(tmp_path, "clean", f"DIST={dist}")
     assert [p.name for p in dist.iterdir()] == ["mine"]
@@ -231,3 +275,47 @@ def test_wheel_dist_reaches_pip_as_data(tmp_path: Path) -> None:
     argv = python_call(calls, "pip")
     assert argv[1:] == ["-m", "pip", "wheel", ".", "--no-deps", "--wheel-dir", HOSTILE]
     no_side_effects(tmp_path)
+
+
+# Run by the test below in a pytest of its own: the recipe's shell "runs" and the test fails.
+SABOTAGE = """
+import makefile_support
+
+def pytest_configure(config):
+    def planted_then_failed(*args, **kwargs):
+        (makefile_support.ROOT / "PWNED-by-a-failing-test").touch()
+        raise AssertionError("the recipe ran a shell")
+
+    makefile_support.recorded_make = planted_then_failed
+"""
+
+
+def test_a_failing_test_leaves_nothing_planted_in_the_repository(tmp_path: Path) -> None:
+    (tmp_path / "sabotage.py").write_text(SABOTAGE)
+    planted = ROOT / "PWNED-by-a-failing-test"
+    test = "tests/test_makefile.py::test_bench_args_are_words_never_code"
+    try:
+        ran = subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "pytest",
+                "-q",
+                "-p",
+                "sabotage",
+                "-p",
+                "no:cacheprovider",
+                test,
+            ],
+            cwd=ROOT,
+            env={**os.environ, "PYTHONPATH": f"{tmp_path}{os.pathsep}{ROOT / 'tests'}"},
+            capture_output=True,
+            text=True,
+            timeout=120,
+            check=False,
+        )
+        assert "AssertionError: the recipe ran a shell" in ran.stdout, ran.stdout + ran.stderr
+        assert ran.returncode == 1
+        assert not planted.exists()
+    finally:
+        planted.unlink(missing_ok=True)

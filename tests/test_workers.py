@@ -8,6 +8,7 @@ ones against the built static bootstrap.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import re
@@ -16,14 +17,25 @@ import signal
 import subprocess
 import sys
 import tempfile
+import time
 from pathlib import Path
+from typing import Any
 
 import pytest
-from fake_runtime_api import INIT_ERROR, FakeRuntimeAPI, Recorded, error_path, response_path
+from fake_runtime_api import (
+    INIT_ERROR,
+    NEXT,
+    FakeRuntimeAPI,
+    Recorded,
+    error_path,
+    response_path,
+)
 from support import ROOT, WriteModule
 
+from runtime.client import RuntimeAPIClient
 from runtime.config import Config
 from runtime.errors import ConfigError
+from runtime.workers import Supervisor
 
 # The actions of tests/fixtures/userfunc/app.py that these tests use, without its
 # third-party import, for the runtime run from source.
@@ -40,6 +52,10 @@ def handler(event, context):
     if event.get("action") == "stream":
         time.sleep(0.3)
         return (part for part in (f"pid {os.getpid()} ", context.aws_request_id))
+    if event.get("action") == "stream_mib":
+        return (bytes([i % 256]) * 1048576 for i in range(event["n"]))
+    if event.get("action") == "raise_big":
+        raise ValueError("x" * event["n"])
     trace_id = os.environ.get("_X_AMZN_TRACE_ID")
     logging.getLogger().warning("pid %d trace %s", os.getpid(), trace_id)
     if os.environ.get("STARTED_DIR"):  # tells a test the invoke is in the handler
@@ -51,6 +67,15 @@ def handler(event, context):
         "request_id": context.aws_request_id,
         "random": random.random(),  # re-seeded in each worker (by CPython, at fork)
     }
+
+
+if os.environ.get("SHUTDOWN_MARKER"):  # registered at import: opts in to graceful shutdown
+    from runtime.shutdown import on_shutdown
+
+    @on_shutdown
+    def mark():
+        with open(os.environ["SHUTDOWN_MARKER"], "a") as f:
+            f.write(f"{os.getpid()} {time.monotonic()}\\n")
 """
 
 
@@ -191,7 +216,9 @@ def check_dead_worker_replaced(command: list[str], cwd: Path, **env: str) -> Non
     (SIGKILL): each invoke is reported as Lambda's Runtime.ExitError, and a
     fresh worker serves the next event."""
     with FakeRuntimeAPI(wait_for_events=True) as api:
-        api.add_event(json.dumps({"action": "exit"}), "req-exit")
+        api.add_event(
+            json.dumps({"action": "exit"}), "req-exit", {"Lambda-Runtime-Invocation-Id": "inv-1"}
+        )
         process = start(command, api, 2, cwd, **env)
         try:
             api.wait_for(lambda: bool(posted(api, error_path("req-exit"))), timeout=60)
@@ -212,6 +239,7 @@ def check_dead_worker_replaced(command: list[str], cwd: Path, **env: str) -> Non
     assert status == 0, err
     (exited,) = posted(api, error_path("req-exit"))
     assert exited.headers["Lambda-Runtime-Function-Error-Type"] == "Runtime.ExitError"
+    assert exited.headers["Lambda-Runtime-Invocation-Id"] == "inv-1"  # from the worker's slot
     assert exited.json() == {
         "errorMessage": "RequestId: req-exit Error: Runtime exited with error: exit status 3",
         "errorType": "Runtime.ExitError",
@@ -231,40 +259,212 @@ def check_dead_worker_replaced(command: list[str], cwd: Path, **env: str) -> Non
     assert posted(api, INIT_ERROR) == []
 
 
-def check_sigterm_finishes_invokes_in_flight(
-    command: list[str], cwd: Path, group: bool = False, **env: str
-) -> tuple[list[int], str]:
-    """SIGTERM while two invokes run: both are answered, then every worker
-    and the parent exit 0. ``group``: to every process at once, as an emulator
-    or Lambda may send it. Returns the workers' pids and the output."""
+def check_shutdown_runs_each_worker_s_callbacks_in_its_window(
+    command: list[str], cwd: Path, as_the_platform: bool = True, **env: str
+) -> str:
+    """Four workers, each in the middle of a long invoke, and the environment
+    shut down as Managed Instances does it (the invokes aborted, SIGTERM to the
+    process group, SIGKILL 600 ms later), or SIGTERM to the parent alone: every
+    worker runs its shutdown callbacks at once, within 600 ms of the SIGTERM,
+    in its own process, and the runtime exits 0 before the SIGKILL. Returns
+    the output."""
     started = Path(tempfile.mkdtemp(prefix="started-"))
+    marker = started / "callbacks"
+    ids = [f"req-{i}" for i in range(4)]
     with FakeRuntimeAPI(wait_for_events=True) as api:
-        api.add_event(sleep_event(1), "req-a")
-        api.add_event(sleep_event(1), "req-b")
-        process = start(command, api, 3, cwd, STARTED_DIR=str(started), **env)
+        for request_id in ids:
+            api.add_event(sleep_event(60), request_id)
+        process = start(
+            command, api, 4, cwd, STARTED_DIR=str(started), SHUTDOWN_MARKER=str(marker), **env
+        )
         try:
-            # Both in the handler: SIGTERM comes with two invokes in flight. (An
-            # invoke whose /next answer is being read as SIGTERM lands is lost
-            # with its worker: Lambda sends none once it is shutting down.)
-            api.wait_for(lambda: len(os.listdir(started)) == 2, timeout=60)
-            workers = [api.served()[i].pid for i in ("req-a", "req-b")]
-            if group:
-                os.killpg(process.pid, signal.SIGTERM)
+            api.wait_for(lambda: set(os.listdir(started)) >= set(ids), timeout=60)
+            busy = {api.served()[i].pid for i in ids}
+            if as_the_platform:
+                sigterm_at = api.shut_down(process.pid)
+            else:
+                sigterm_at = time.monotonic()
+                process.send_signal(signal.SIGTERM)
             status, out, err = stop(process)
         except TimeoutError as e:
             raise waited_in_vain(process, e) from None
         finally:
             stop(process)
+            ran = marker.read_text().split("\n")[:-1] if marker.exists() else []
             shutil.rmtree(started, ignore_errors=True)
-    assert status == 0, err
-    for request_id in ("req-a", "req-b"):
-        answered = posted(api, response_path(request_id))
-        assert len(answered) == 1, f"{request_id} not answered: {api.paths()}\n{err}\n{out}"
-        assert answered[0].json()["request_id"] == request_id
-    assert sorted(api.served()) == ["req-a", "req-b"]
-    for pid in workers:
+    output = f"exit {status}\nstderr:\n{err}\nstdout:\n{out}"
+    assert status == 0, output  # ended before the SIGKILL, not by it
+    callbacks = {int(pid): float(at) - sigterm_at for pid, at in (line.split() for line in ran)}
+    assert len(ran) == len(callbacks) == 4, (ran, output)  # once in each worker
+    assert set(callbacks) == busy, output  # the busy workers, not the parent
+    late = {pid: after for pid, after in callbacks.items() if not 0 <= after < 0.6}
+    assert not late, f"callbacks ran this long after SIGTERM: {late}\n{output}"
+    assert [p for m, p in api.paths() if m == "POST" and "/invocation/" in p] == []
+    for pid in busy:
         assert not os.path.exists(f"/proc/{pid}"), f"worker {pid} outlived the parent"
-    return [pid for pid in workers if pid is not None], out + err
+    return out + err
+
+
+LATE = {
+    "time_out": "410 InvokeTimeout: Invoke timeout",
+    "abort": "400 InvalidRequestID: Invalid request ID",
+}
+
+
+def check_a_refused_answer_costs_one_invoke(
+    command: list[str], cwd: Path, concurrency: int | None, answer: str, **env: str
+) -> None:
+    """An invoke's response refused as Managed Instances refuses a late one (410
+    InvokeTimeout) or an aborted one (400 InvalidRequestID): one line says so,
+    every worker serves on (none replaced, none stopped), and the next 20
+    invokes are answered. ``concurrency`` None or 1: the one process does."""
+    workers = concurrency or 1
+    ids = [f"req-{i}" for i in range(20)]
+    with FakeRuntimeAPI(wait_for_events=True) as api:
+        getattr(api, answer)("req-late")
+        api.add_event(sleep_event(0.1), "req-late")
+        process = start(command, api, concurrency, cwd, **env)
+        try:
+            api.wait_for(lambda: bool(posted(api, response_path("req-late"))), timeout=60)
+            for request_id in ids:
+                api.add_event(sleep_event(0.1), request_id)
+            api.wait_for(lambda: all(posted(api, response_path(i)) for i in ids), timeout=60)
+            served = api.served()
+            alive = process.poll() is None
+        except TimeoutError as e:
+            raise waited_in_vain(process, e) from None
+        finally:
+            status, out, err = stop(process)
+    output = f"exit {status}\nstderr:\n{err}\nstdout:\n{out}"
+    assert alive, output
+    pids = {served[i].pid for i in ids}
+    assert len(pids) == workers and served["req-late"].pid in pids, (pids, output)
+    assert "starting another" not in err and "Runtime API failed" not in err, output
+    [refused] = [line for line in err.splitlines() if "req-late" in line]
+    assert re.fullmatch(
+        r"staticlambda: response for req-late refused, \d+ bytes: "
+        rf"POST /runtime/invocation/req-late/response: {re.escape(LATE[answer])}",
+        refused,
+    ), output
+
+
+def check_next_answered_5xx_then_served(
+    command: list[str], cwd: Path, concurrency: int | None, **env: str
+) -> None:
+    """/next answered 503 twice for each worker: each tries again (0.1 s, 0.2 s
+    later) and serves, none replaced, nothing said."""
+    workers = concurrency or 1
+    ids = [f"req-{i}" for i in range(2 * workers)]
+    with FakeRuntimeAPI(wait_for_events=True) as api:
+        api.fail(NEXT, 503, times=2 * workers)
+        process = start(command, api, concurrency, cwd, **env)
+        try:
+            api.wait_for(lambda: api.paths().count(("GET", NEXT)) >= 2 * workers, timeout=60)
+            for request_id in ids:
+                api.add_event(sleep_event(0.2), request_id)
+            api.wait_for(lambda: all(posted(api, response_path(i)) for i in ids), timeout=60)
+            served = api.served()
+            alive = process.poll() is None
+        except TimeoutError as e:
+            raise waited_in_vain(process, e) from None
+        finally:
+            _status, _out, err = stop(process)
+    assert alive, err
+    assert len({served[i].pid for i in ids}) == workers
+    assert "Runtime API failed" not in err and "starting another" not in err, err
+
+
+def check_a_death_while_the_event_body_is_read_is_reported(
+    command: list[str], cwd: Path, **env: str
+) -> None:
+    """A worker killed after /next's headers named its invoke, while it waits
+    for the event's body: that invoke is reported as Runtime.ExitError, and a
+    new worker serves on."""
+    event = json.dumps({"action": "sleep", "seconds": 0, "pad": "x" * 1_000_000})
+    with FakeRuntimeAPI(wait_for_events=True) as api:
+        api.add_event(event, "req-body", hold_body=True)
+        process = start(command, api, 2, cwd, **env)
+        try:
+            reading = api.wait_until_reading_body("req-body", timeout=60)
+            os.kill(reading, signal.SIGKILL)
+            api.wait_for(lambda: bool(posted(api, error_path("req-body"))))
+            api.release_bodies()
+            api.add_event(sleep_event(0), "req-after")
+            api.wait_for(lambda: bool(posted(api, response_path("req-after"))))
+        except TimeoutError as e:
+            raise waited_in_vain(process, e) from None
+        finally:
+            api.release_bodies()
+            _status, _, err = stop(process)
+    (lost,) = posted(api, error_path("req-body"))
+    assert lost.headers["Lambda-Runtime-Function-Error-Type"] == "Runtime.ExitError"
+    assert lost.json()["errorMessage"] == (
+        "RequestId: req-body Error: Runtime exited with error: signal: killed"
+    )
+    assert lost.pid != reading
+    assert f"worker {reading} signal: killed; starting another" in err
+
+
+def check_a_50_mb_stream_arrives_whole_and_past_200_mb_is_refused(
+    command: list[str], cwd: Path, concurrency: int | None, **env: str
+) -> None:
+    mib = 1024 * 1024
+    expected = hashlib.sha256()
+    for i in range(50):
+        expected.update(bytes([i]) * mib)
+    digests: dict[str, Any] = {}
+
+    def on_chunk(path: str, chunk: bytes) -> None:
+        digests.setdefault(path, hashlib.sha256()).update(chunk)
+
+    with FakeRuntimeAPI(wait_for_events=True) as api:
+        api.keep_chunks, api.on_chunk = False, on_chunk
+        api.add_event(json.dumps({"action": "stream_mib", "n": 50}), "req-50")
+        api.add_event(json.dumps({"action": "stream_mib", "n": 201}), "req-201")
+        process = start(command, api, concurrency, cwd, **env)
+        try:
+            done = [response_path("req-50"), response_path("req-201")]
+            api.wait_for(lambda: all(posted(api, path) for path in done), timeout=120)
+        except TimeoutError as e:
+            raise waited_in_vain(process, e) from None
+        finally:
+            _status, _, _err = stop(process)
+    (whole,) = posted(api, response_path("req-50"))
+    assert whole.size == 50 * mib
+    assert digests[response_path("req-50")].hexdigest() == expected.hexdigest()
+    assert whole.trailers is not None and list(whole.trailers.items()) == []
+    (cut,) = posted(api, response_path("req-201"))
+    assert cut.size == 200 * mib
+    assert cut.trailers is not None
+    assert cut.trailers["Lambda-Runtime-Function-Error-Type"] == "Function.ResponseSizeTooLarge"
+
+
+def check_a_post_never_answered_ends_the_runtime(
+    command: list[str], cwd: Path, concurrency: int | None, **env: str
+) -> None:
+    """A response the API reads and never answers: after POST_TIMEOUT_S (10 s)
+    the runtime ends, every worker with it, exit 1, with one line."""
+    with FakeRuntimeAPI(wait_for_events=True) as api:
+        api.add_event(sleep_event(0), "req-1")
+        api.hang(response_path("req-1"))
+        process = start(command, api, concurrency, cwd, **env)
+        try:
+            api.wait_for(lambda: bool(posted(api, response_path("req-1"))), timeout=60)
+            hung = time.monotonic()
+            process.wait(timeout=30)
+            took = time.monotonic() - hung
+        finally:
+            status, _out, err = stop(process)
+    assert status == 1, err
+    assert 9.5 <= took < 15, took
+    [line] = [line for line in err.splitlines() if line.startswith("staticlambda:")]
+    workers = "stopping every worker" if (concurrency or 1) > 1 else "exiting"
+    assert re.fullmatch(
+        rf"staticlambda: the Runtime API failed, {workers}: "
+        r"POST /runtime/invocation/req-1/response: no answer in 10 s \(ReadTimeout\)"
+        + (r" \(worker \d+\)" if (concurrency or 1) > 1 else ""),
+        line,
+    ), err
 
 
 # --- from source ------------------------------------------------------------
@@ -311,6 +511,47 @@ def test_each_worker_streams_its_own_response(managed_app: Path) -> None:
     assert len(pids) == 2
 
 
+def test_worker_deaths_outside_an_invoke_count_within_60_s_not_for_ever() -> None:
+    supervisor = Supervisor(4, lambda slots, index: 0, RuntimeAPIClient("http://127.0.0.1:9"))
+    now = [1000.0]
+    supervisor.clock = lambda: now[0]
+    # Three deaths a worker (12 for 4), 61 s apart: a flaky start, never too many.
+    for _ in range(40):
+        now[0] += 61
+        assert not supervisor._too_many_idle_deaths()
+    # Twelve within the minute are allowed; the thirteenth is one too many.
+    for _ in range(11):
+        now[0] += 1
+        assert not supervisor._too_many_idle_deaths()
+    now[0] += 1
+    assert supervisor._too_many_idle_deaths()
+
+
+def test_too_many_deaths_outside_an_invoke_stop_the_environment_saying_so(
+    managed_app: Path,
+) -> None:
+    with FakeRuntimeAPI(wait_for_events=True) as api:
+        process = start(SOURCE, api, 2, managed_app)
+        killed: list[int] = []
+        try:
+            # 2 workers: 6 deaths outside an invoke within 60 s are replaced, the 7th is not.
+            for _ in range(7):
+                api.wait_for(lambda: len(children(process.pid) - set(killed)) == 2)
+                idle = sorted(children(process.pid) - set(killed))[0]
+                os.kill(idle, signal.SIGKILL)
+                killed.append(idle)
+            process.wait(timeout=20)
+        finally:
+            status, _, err = stop(process)
+    assert status == 1, err
+    lines = err.splitlines()
+    assert sum("; starting another" in line for line in lines) == 6, err
+    assert lines[-1] == (
+        f"staticlambda: 7 workers died outside an invoke within 60 s, the last {killed[-1]} "
+        "(signal: killed): stopping every worker; their output above says why"
+    ), err
+
+
 def test_workers_exit_when_the_parent_is_killed(managed_app: Path) -> None:
     with FakeRuntimeAPI(wait_for_events=True) as api:
         process = start(SOURCE, api, 3, managed_app)
@@ -324,34 +565,43 @@ def test_workers_exit_when_the_parent_is_killed(managed_app: Path) -> None:
             stop(process)
 
 
-SHUTDOWN_APP = (
-    MANAGED_APP
-    + """
-from runtime.shutdown import on_shutdown
-
-
-@on_shutdown
-def mark():
-    with open(os.environ["MARKER"], "a") as f:
-        f.write(f"{os.getpid()}\\n")
-"""
+@pytest.mark.parametrize(
+    "as_the_platform", [True, False], ids=["as-managed-instances", "to-the-parent"]
 )
-
-
-@pytest.mark.parametrize("group", [False, True], ids=["to-the-parent", "to-the-group"])
-def test_sigterm_finishes_invokes_then_runs_the_callbacks_once_in_each_worker(
-    tmp_path: Path, write_module: WriteModule, group: bool
+def test_sigterm_runs_each_busy_worker_s_callbacks_at_once_within_600_ms(
+    managed_app: Path, as_the_platform: bool
 ) -> None:
-    write_module("managed_app", SHUTDOWN_APP)
-    marker = tmp_path / "marker"
-    busy, output = check_sigterm_finishes_invokes_in_flight(
-        SOURCE, tmp_path, group, MARKER=str(marker)
+    output = check_shutdown_runs_each_worker_s_callbacks_in_its_window(
+        SOURCE, managed_app, as_the_platform
     )
-    ran_in = [int(line) for line in marker.read_text().split()]
-    # Once in each of the three workers (two busy, one idle); never in the parent.
-    assert len(ran_in) == len(set(ran_in)) == 3, output
-    assert set(busy) <= set(ran_in)
-    assert "SIGTERM: stopping 3 worker(s) after their invokes" in output
+    assert "SIGTERM: stopping 4 worker(s) now" in output
+
+
+@pytest.mark.parametrize("answer", ["time_out", "abort"])
+@pytest.mark.parametrize("concurrency", [4, 1, None], ids=["4-workers", "1", "unset"])
+def test_a_late_or_aborted_invoke_s_answer_costs_that_invoke_only(
+    managed_app: Path, concurrency: int | None, answer: str
+) -> None:
+    check_a_refused_answer_costs_one_invoke(SOURCE, managed_app, concurrency, answer)
+
+
+@pytest.mark.parametrize("concurrency", [4, None], ids=["4-workers", "unset"])
+def test_next_answered_5xx_is_tried_again_and_serving_goes_on(
+    managed_app: Path, concurrency: int | None
+) -> None:
+    check_next_answered_5xx_then_served(SOURCE, managed_app, concurrency)
+
+
+def test_a_worker_killed_while_reading_its_event_is_reported(managed_app: Path) -> None:
+    check_a_death_while_the_event_body_is_read_is_reported(SOURCE, managed_app)
+
+
+def test_a_worker_streams_50_mb_whole_and_is_stopped_past_200_mb(managed_app: Path) -> None:
+    check_a_50_mb_stream_arrives_whole_and_past_200_mb_is_refused(SOURCE, managed_app, 2)
+
+
+def test_a_post_never_answered_stops_every_worker_with_one_line(managed_app: Path) -> None:
+    check_a_post_never_answered_ends_the_runtime(SOURCE, managed_app, 2)
 
 
 def test_an_init_error_is_reported_once_and_nothing_is_forked(

@@ -29,6 +29,7 @@ class Artifact:
     code_sha256: str
     architecture: str
     handler: str | None  # None when the build left no bootstrap.handler
+    bootstrap_sha256: str = ""  # hex sha256 of the zip's bootstrap, as the build record has it
 
     @property
     def size(self) -> int:
@@ -100,7 +101,8 @@ def read_artifact(zip_path: Path) -> Artifact:
             except KeyError:
                 raise DeployError(f"{zip_path} has no `bootstrap` at its root") from None
             with z.open(info) as f:
-                architecture = elf_architecture(f.read(64))
+                bootstrap = f.read()
+            architecture = elf_architecture(bootstrap[:64])
     except zipfile.BadZipFile:
         raise DeployError(f"{zip_path} is not a zip file: run `make zip` again") from None
     if unzipped > MAX_UNZIPPED_BYTES:
@@ -112,4 +114,11 @@ def read_artifact(zip_path: Path) -> Artifact:
     # Zips made on Unix carry the mode; without the x bits Lambda cannot exec bootstrap.
     if info.create_system == 3 and mode and not mode & 0o111:
         raise DeployError(f"bootstrap in {zip_path} is not executable (mode {mode & 0o777:o})")
-    return Artifact(zip_path, data, code_sha256(data), architecture, read_handler(zip_path))
+    return Artifact(
+        zip_path,
+        data,
+        code_sha256(data),
+        architecture,
+        read_handler(zip_path),
+        hashlib.sha256(bootstrap).hexdigest(),
+    )

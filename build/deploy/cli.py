@@ -1,9 +1,18 @@
 """`python -m build.deploy`: the options, the plan in words, and the run, for a zip; for an
-image (`make deploy PACKAGE=image`) the plan is image_cli.py's."""
+image (`make deploy PACKAGE=image`) the plan is image_cli.py's.
+
+The function's environment is the one the build declared and checked the zip's bootstrap
+with (dist/bootstrap.environment.json, build/function_env.py): ENV_FILE or ENV given
+here must be that same one, so a deploy never sets variables its init was not checked
+with. A zip of the default echo handler is not deployed over a function that runs
+another handler unless FORCE=1: `make zip && make deploy` after a build that never
+happened would otherwise replace the function with echo.
+"""
 
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import re
 import sys
@@ -14,7 +23,7 @@ from typing import Any, Callable, TextIO
 
 from build import execution_role
 from build.aws import Aws, Console, Parser, run_cli
-from build.aws_errors import UsageError
+from build.aws_errors import DeployError, UsageError
 from build.deploy.artifact import (
     ARCH_ALIASES,
     DEFAULT_ZIP,
@@ -37,8 +46,11 @@ from build.deploy.plan import (
     make_plan,
 )
 from build.deploy.role import RoleStep
+from build.errors import BuildError
 from build.execution_role import FunctionRef
+from build.function_env import declared, read_environment
 from build.paths import DEFAULT_HANDLER
+from build.record import RECORD
 
 ROLE_ARN = re.compile(r"^arn:aws[a-zA-Z-]*:iam::\d{12}:role/?[a-zA-Z_0-9+=,.@\-/]+$")
 # Lambda Managed Instances: botocore's pattern for CapacityProviderArn.
@@ -142,6 +154,23 @@ def parser() -> Parser:
         help=f"handler name to give Lambda (default: dist/{HANDLER_FILE}, else {DEFAULT_HANDLER})",
     )
     p.add_argument("--zip", type=Path, help=f"the package (default: {DEFAULT_ZIP})")
+    p.add_argument(
+        "--env-file",
+        metavar="PATH",
+        help="must be the ENV_FILE the zip was built with; the environment deployed is the "
+        "build's (make: ENV_FILE=)",
+    )
+    p.add_argument(
+        "--env",
+        metavar="'NAME=value ...'",
+        help="must be the ENV the zip was built with (make: ENV=)",
+    )
+    p.add_argument(
+        "--force",
+        action="store_true",
+        help="deploy the default echo handler even over a function that runs another "
+        "(make: FORCE=1)",
+    )
     image = p.add_argument_group(
         "a container-image function (make deploy PACKAGE=image)",
         "Any of these deploys an image instead of a zip: pushed to ECR with skopeo, run by "
@@ -209,6 +238,59 @@ def wanted_from(args: argparse.Namespace, artifact: Artifact, console: Console) 
         args.role,
         args.capacity_provider,
         args.max_concurrency,
+        built_environment(args, artifact),
+    )
+
+
+def built_environment(args: argparse.Namespace, artifact: Artifact) -> dict[str, str] | None:
+    """The environment the build checked the zip's bootstrap with; None when it was given
+    none (the function's variables are then left as they are)."""
+    dist = artifact.path.parent
+    try:
+        record = json.loads((dist / RECORD).read_text())
+    except (OSError, ValueError):
+        record = None  # a zip made elsewhere: no environment was declared for it
+    try:
+        checked = read_environment(dist) if record is not None else None
+        if record is not None and record.get("bootstrap_sha256") != artifact.bootstrap_sha256:
+            raise DeployError(
+                f"{artifact.path} holds another bootstrap than the last build in {dist} "
+                "(it did not finish, or was another): run `make zip` again"
+            )
+        inputs = (record or {}).get("inputs", {})
+        env_file, env = str(inputs.get("env_file", "")), str(inputs.get("env", ""))
+        # The build's ENV_FILE, where this machine sees it, must still say what was checked.
+        if env_file and Path(env_file).is_file() and declared(env_file, env) != checked:
+            raise UsageError(
+                f"ENV_FILE={env_file} changed since the build checked it: run `make zip` "
+                "again (its init check runs with the new values), then deploy"
+            )
+        if args.env_file is not None or args.env is not None:
+            given = declared(
+                str(Path(args.env_file).resolve()) if args.env_file else "", args.env or ""
+            )
+            if given != checked:
+                raise UsageError(
+                    f"ENV_FILE/ENV differ from the environment {artifact.path} was built and "
+                    "checked with: run `make zip` with them first, then deploy"
+                )
+    except BuildError as e:
+        raise UsageError(str(e)) from None
+    return checked
+
+
+def refuse_echo_over(
+    current: Mapping[str, Any] | None, artifact: Artifact, args: argparse.Namespace
+) -> None:
+    """The default echo handler never silently replaces a function's own handler."""
+    running = (current or {}).get("Handler")
+    built = artifact.handler or DEFAULT_HANDLER
+    if args.force or built != DEFAULT_HANDLER or running in (None, DEFAULT_HANDLER):
+        return
+    raise UsageError(
+        f"{args.function} runs HANDLER={running}, but {artifact.path} is the default echo "
+        f"handler: build yours first (make zip HANDLER={running} SRC=<its folder>), or FORCE=1 "
+        "to deploy echo over it"
     )
 
 
@@ -253,6 +335,14 @@ def plan_zip(
         f"{artifact.path}: {human_size(artifact.size)}, CodeSha256 {artifact.code_sha256}, "
         f"bootstrap {artifact.architecture}, handler {wanted.handler}"
     )
+    console.info(
+        f"deploying handler {wanted.handler}: bootstrap sha256 {artifact.bootstrap_sha256}"
+        + (
+            f", environment {', '.join(sorted(wanted.environment)) or '(empty)'}"
+            if wanted.environment is not None
+            else ""
+        )
+    )
     aws = Aws.open(args.region, console)
     function = FunctionRef.parse(args.function)
     if function.region and function.region != aws.region:
@@ -263,6 +353,7 @@ def plan_zip(
     lambda_client = aws.client("lambda")
     name = wanted.function_name
     current = get_configuration(lambda_client, name)
+    refuse_echo_over(current, artifact, args)
     plan = make_plan(current, wanted, artifact)
     runtime = wanted.runtime or (current or {}).get("Runtime") or DEFAULT_RUNTIME
     if runtime in RUNTIME_WARNINGS:

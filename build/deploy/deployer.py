@@ -92,6 +92,8 @@ class Deployer(ABC, Generic[WantedT, CodeT]):
         self.wanted, self.code = wanted, code
         self.sleep = sleep
         self.clock = clock
+        # Run before each CreateFunction call: CREATE_ROLE's role is checked again there.
+        self.check_role: Callable[[], None] = lambda: None
 
     def apply(
         self, plan: Plan, current: Mapping[str, Any] | None, role_step: RoleStep | None, role: str
@@ -100,6 +102,8 @@ class Deployer(ABC, Generic[WantedT, CodeT]):
         plan says, or nothing; then check what landed, and say so."""
         if plan.create:
             arn = role_step.role_arn(self.console) if role_step else role
+            if role_step is not None:
+                self.check_role = lambda: role_step.check_again(arn)
             self.create(arn, role_is_ours=role_step is not None)
         elif current is not None and not plan.up_to_date:
             self.update(plan, current)
@@ -178,7 +182,14 @@ class Deployer(ABC, Generic[WantedT, CodeT]):
         # failed a moment ago) may take seconds to be assumable. A role the user named that
         # Lambda cannot assume is wrong, and waiting would not help.
         retry_if = is_role_not_ready if role_is_ours else is_throttling
-        self._retrying(lambda: self.lambda_client.create_function(**params), retry_if, attempts=10)
+
+        def create() -> Any:
+            # The role may have changed since it was checked (or made): each attempt
+            # looks again, right before handing it to the function.
+            self.check_role()
+            return self.lambda_client.create_function(**params)
+
+        self._retrying(create, retry_if, attempts=10)
         self.wait("function_active_v2", name, "Active")
 
     def wait_for_update_in_progress(self, name: str, configuration: Mapping[str, Any]) -> None:

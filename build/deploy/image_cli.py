@@ -54,6 +54,11 @@ def image_wanted_from(
             "RUNTIME and --handler are for .zip functions: an image function runs its "
             "ENTRYPOINT, /bootstrap"
         )
+    if args.env_file is not None or args.env is not None:
+        raise UsageError(
+            "ENV_FILE/ENV are deployed with a .zip function only: set an image function's "
+            "variables in its configuration (console, SAM, CDK, Terraform)"
+        )
     if args.role and args.create_role:
         raise UsageError("give ROLE (--role) or --create-role, not both")
     if (args.role_name or args.permissions_boundary) and not args.create_role:

@@ -43,6 +43,23 @@ class Wanted:
     # execution environment serves at once (AWS_LAMBDA_MAX_CONCURRENCY to the runtime).
     capacity_provider: str | None = None
     max_concurrency: int | None = None
+    # The function's environment declared at build (build/function_env.py); None: not
+    # declared, so the function's variables are left as they are.
+    environment: dict[str, str] | None = None
+
+
+def environment_changes(now: Mapping[str, str], wanted: Mapping[str, str]) -> str:
+    """What an update does to the variables, by name: values may be secrets."""
+    said = [
+        f"{verb} {', '.join(names)}"
+        for verb, names in (
+            ("add", sorted(wanted.keys() - now.keys())),
+            ("change", sorted(k for k in wanted.keys() & now.keys() if wanted[k] != now[k])),
+            ("remove", sorted(now.keys() - wanted.keys())),
+        )
+        if names
+    ]
+    return "Environment: " + "; ".join(said)
 
 
 def capacity_provider_config(
@@ -87,6 +104,8 @@ def creation_settings(wanted: Wanted, artifact: Artifact) -> dict[str, Any]:
         "Timeout": wanted.timeout or DEFAULT_TIMEOUT_S,
         "Architectures": [artifact.architecture],
     }
+    if wanted.environment:
+        settings["Environment"] = {"Variables": dict(wanted.environment)}
     capacity = capacity_provider_config(wanted)
     if capacity is not None:
         settings["CapacityProviderConfig"] = capacity
@@ -101,10 +120,17 @@ def make_plan(current: Mapping[str, Any] | None, wanted: Wanted, artifact: Artif
 
     On update, only the options given are compared: a memory size tuned in the console
     stays unless MEMORY is given. The handler and architecture always follow the artifact.
+    The environment, when the build declared one, is the function's whole environment:
+    set when it differs, in one UpdateFunctionConfiguration, and said by name only.
     """
     if current is None:
         settings = creation_settings(wanted, artifact)
-        described = [f"{k} {v[0] if isinstance(v, list) else v}" for k, v in settings.items()]
+        described = [
+            f"Environment {', '.join(sorted(v['Variables']))}"
+            if k == "Environment"
+            else f"{k} {v[0] if isinstance(v, list) else v}"
+            for k, v in settings.items()
+        ]
         return Plan(True, True, {}, described)
     if current.get("PackageType", "Zip") != "Zip":
         raise DeployError(
@@ -134,6 +160,10 @@ def make_plan(current: Mapping[str, Any] | None, wanted: Wanted, artifact: Artif
     }
     configuration = {k: v for k, v in asked.items() if v is not None and current.get(k) != v}
     changes += [f"{k} {current.get(k)} -> {v}" for k, v in configuration.items()]
+    variables_now = (current.get("Environment") or {}).get("Variables") or {}
+    if wanted.environment is not None and variables_now != wanted.environment:
+        configuration["Environment"] = {"Variables": dict(wanted.environment)}
+        changes.append(environment_changes(variables_now, wanted.environment))
     return Plan(False, upload, configuration, changes)
 
 

@@ -42,6 +42,10 @@ class RoleStep:
             )
         return self.spec.describe_new(self.account)
 
+    def check_again(self, arn: str) -> None:
+        """Right before CreateFunction: the role is still what was checked or made."""
+        execution_role.check_again(self.iam, self.spec, arn)
+
     def role_arn(self, console: Console) -> str:
         if self.reusable:
             console.info(f"reusing role {self.reusable}")

@@ -28,8 +28,10 @@ class Contents:
 
     libraries: dict[str, bytes] = field(default_factory=dict)  # name -> bytes
     extensions: list[str] = field(default_factory=list)  # archive paths of .so modules
-    modules: set[str] = field(default_factory=set)  # dotted names in the PYZ
+    modules: set[str] = field(default_factory=set)  # dotted names: the PYZ's, the tree's .py
     data_files: list[str] = field(default_factory=list)  # e.g. certifi/cacert.pem
+    # The .dist-info folders' files (build/package_metadata.py): httpx-0.28.1.dist-info/METADATA
+    metadata_files: list[str] = field(default_factory=list)
     python_version: int = 0  # 311, as PyInstaller's cookie stores it
 
 
@@ -83,8 +85,20 @@ def read_contents(bootstrap: Path) -> Contents:
 
 
 def add_tree_file(contents: Contents, name: str, data: bytes) -> None:
-    """One file of the onedir tree, sorted as the onefile archive's typecodes sort them."""
-    if name.endswith(".so") or ".so." in name:
+    """One file of the onedir tree, sorted as the onefile archive's typecodes sort them.
+
+    The function's own modules are there as `.py` files (build/source_files.py),
+    their bytecode beside them in `__pycache__/`, and every bundled distribution's
+    metadata folder (build/package_metadata.py).
+    """
+    parts = name.split("/")
+    if parts[0].endswith((".dist-info", ".egg-info")):
+        contents.metadata_files.append(name)
+    elif "__pycache__" in parts[:-1]:
+        return  # the bytecode of a .py file beside it
+    elif name.endswith(".py"):
+        contents.modules.add(name.removesuffix(".py").removesuffix("/__init__").replace("/", "."))
+    elif name.endswith(".so") or ".so." in name:
         if is_extension_module(name):
             contents.extensions.append(name)
         else:

@@ -14,6 +14,7 @@ from cyclonedx.model.bom import Bom, BomMetaData
 from cyclonedx.model.component import Component, ComponentType
 from cyclonedx.output.json import JsonV1Dot6
 
+from build.atomic import replace_file
 from build.package import file_sha256
 from build.sbom.contents import Contents, read_contents
 from build.sbom.libraries import library_components
@@ -37,7 +38,7 @@ def write_sbom(
     contents = read_contents(bootstrap)
     bom = make_bom(bootstrap, contents, env_python, requirement_tops)
     path = bootstrap.with_name(SBOM_NAME)
-    path.write_text(JsonV1Dot6(bom).output_as_string(indent=2) + "\n")
+    replace_file(path, JsonV1Dot6(bom).output_as_string(indent=2) + "\n")
     print(f"{path}: CycloneDX SBOM, {len(bom.components)} components: {summary(bom)}")
     return path
 

@@ -304,3 +304,173 @@ def test_a_given_role_lambda_cannot_assume_is_not_retried(aws: MotoServer, tmp_p
         "CreateFunction failed: InvalidParameterValueException: "
         "The role defined for the function cannot be assumed by Lambda." in result.err
     )
+
+
+# --- every property compared, and compared again right before CreateFunction -------------
+
+
+def boundary_policy(name: str) -> str:
+    document = {
+        "Version": "2012-10-17",
+        "Statement": [{"Effect": "Allow", "Action": "logs:*", "Resource": "*"}],
+    }
+    return str(
+        client("iam").create_policy(PolicyName=name, PolicyDocument=json.dumps(document))["Policy"][
+            "Arn"
+        ]
+    )
+
+
+def refusal(problem: str) -> str:
+    return (
+        f"deploy: error: role staticlambda-hello exists and will not be used for hello: "
+        f"{problem}. Use --role-name NAME, delete the role, or pass ROLE=<its ARN>\n"
+    )
+
+
+def deploy_hello(tmp_path: Path, *args: str) -> Any:
+    return run_deploy("--function", "hello", "--create-role", *args, zip_path=make_zip(tmp_path))
+
+
+def made_then_function_deleted(tmp_path: Path, *args: str) -> None:
+    assert deploy_hello(tmp_path, *args).code == 0
+    client("lambda").delete_function(FunctionName="hello")
+
+
+@pytest.mark.parametrize(
+    ("made_with", "deployed_with", "problem"),
+    [
+        ("first", "second", "permissions boundary {first}, not {second}"),
+        ("first", None, "permissions boundary {first}, not none"),
+        (None, "second", "permissions boundary none, not {second}"),
+    ],
+    ids=["another-boundary", "boundary-not-asked-for", "no-boundary"],
+)
+def test_create_role_refuses_its_own_role_with_another_boundary(
+    aws: MotoServer,
+    tmp_path: Path,
+    made_with: str | None,
+    deployed_with: str | None,
+    problem: str,
+) -> None:
+    boundaries = {"first": boundary_policy("first"), "second": boundary_policy("second")}
+
+    def option(name: str | None) -> tuple[str, ...]:
+        return ("--permissions-boundary", boundaries[name]) if name else ()
+
+    made_then_function_deleted(tmp_path, *option(made_with))
+    result = deploy_hello(tmp_path, *option(deployed_with))
+    assert (result.code, result.err) == (1, refusal(problem.format(**boundaries)))
+    assert client("lambda").list_functions()["Functions"] == []
+
+
+def test_create_role_refuses_its_own_role_with_a_tag_more(aws: MotoServer, tmp_path: Path) -> None:
+    made_then_function_deleted(tmp_path)
+    client("iam").tag_role(
+        RoleName="staticlambda-hello", Tags=[{"Key": "team", "Value": "someone-else"}]
+    )
+    result = deploy_hello(tmp_path)
+    assert (result.code, result.err) == (1, refusal("tags not staticlambda's (team)"))
+    assert client("lambda").list_functions()["Functions"] == []
+
+
+def test_create_role_refuses_a_copy_of_its_role_on_another_path(
+    aws: MotoServer, tmp_path: Path
+) -> None:
+    # Everything as create_role makes it, the tag copied, but made by someone else at a path.
+    iam = client("iam")
+    make_role(
+        "staticlambda-hello",
+        Path="/someone-else/",
+        Tags=[{"Key": "staticlambda:created-for", "Value": "hello"}],
+    )
+    document = execution_role.RoleSpec("staticlambda-hello", "hello", REGION, "aws").logs_policy(
+        ACCOUNT
+    )
+    iam.put_role_policy(
+        RoleName="staticlambda-hello",
+        PolicyName="staticlambda-logs",
+        PolicyDocument=json.dumps(document),
+    )
+    result = deploy_hello(tmp_path)
+    assert (result.code, result.err) == (1, refusal("path /someone-else/, not /"))
+
+
+def test_create_role_refuses_its_own_role_whose_trust_gained_a_condition(
+    aws: MotoServer, tmp_path: Path
+) -> None:
+    made_then_function_deleted(tmp_path)
+    narrowed = {
+        **LAMBDA_ALLOW,
+        "Condition": {"StringEquals": {"aws:SourceAccount": "999999999999"}},
+    }
+    client("iam").update_assume_role_policy(
+        RoleName="staticlambda-hello",
+        PolicyDocument=json.dumps({"Version": "2012-10-17", "Statement": [narrowed]}),
+    )
+    result = deploy_hello(tmp_path)
+    assert (result.code, result.err) == (1, refusal("trust statement uses Condition"))
+
+
+def changed_once(change: Any) -> Hook:
+    """An after-call handler that changes the role once, by another hand, then lets be."""
+    left = [1]
+
+    def handler(**_: Any) -> None:
+        if left[0]:
+            left[0] -= 1
+            change(client("iam"))
+
+    return handler
+
+
+def attach_admin(iam: Any) -> None:
+    iam.attach_role_policy(RoleName="staticlambda-hello", PolicyArn=ADMIN_POLICY)
+
+
+@pytest.mark.parametrize(
+    ("change", "problem"),
+    [
+        (attach_admin, "managed policies attached (AdministratorAccess)"),
+        (
+            lambda iam: iam.delete_role_permissions_boundary(RoleName="staticlambda-hello"),
+            "permissions boundary none, not {boundary}",
+        ),
+        (
+            lambda iam: iam.tag_role(
+                RoleName="staticlambda-hello", Tags=[{"Key": "owner", "Value": "x"}]
+            ),
+            "tags not staticlambda's (owner)",
+        ),
+    ],
+    ids=["admin-attached", "boundary-removed", "tag-added"],
+)
+def test_a_reused_role_changed_after_the_plan_is_not_given_to_the_function(
+    aws: MotoServer, tmp_path: Path, hooks: list[tuple[str, Hook]], change: Any, problem: str
+) -> None:
+    boundary = boundary_policy("developer-boundary")
+    made_then_function_deleted(tmp_path, "--permissions-boundary", boundary)
+    # The plan reads the role (its inline policy last); then someone changes it.
+    hooks.append(("after-call.iam.GetRolePolicy", changed_once(change)))
+    result = deploy_hello(tmp_path, "--permissions-boundary", boundary)
+    assert result.code == 1
+    assert "(made by staticlambda for hello: reused as it is)" in result.out
+    assert result.err == (
+        "deploy: error: role staticlambda-hello changed after it was checked and was not "
+        f"given to hello: {problem.format(boundary=boundary)}. Nothing was created; deploy "
+        "again to check it anew\n"
+    )
+    assert client("lambda").list_functions()["Functions"] == []
+
+
+def test_a_role_made_now_and_changed_before_create_function_is_not_given_to_it(
+    aws: MotoServer, tmp_path: Path, hooks: list[tuple[str, Hook]]
+) -> None:
+    hooks.append(("after-call.iam.PutRolePolicy", changed_once(attach_admin)))
+    result = deploy_hello(tmp_path)
+    assert result.code == 1
+    assert "created role arn:aws:iam::" in result.out
+    assert "changed after it was checked and was not given to hello: managed policies " in (
+        result.err
+    )
+    assert client("lambda").list_functions()["Functions"] == []

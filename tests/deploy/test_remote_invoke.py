@@ -83,3 +83,30 @@ def test_encoded_secrets_are_masked_in_what_remote_invoke_prints(
     (line,) = [x for x in result.err.splitlines() if x.startswith("Authorization: Basic ")]
     assert "****" in line and basic not in line
     assert_no_secret(result.out, result.err)
+
+
+def test_a_secret_cut_by_the_log_tail_or_wrapped_in_base64_is_masked(
+    aws: MotoServer, hooks: list[tuple[str, Hook]]
+) -> None:
+    # The tail is the last 4 KB of the log: here it starts 9 characters into the secret
+    # the function printed, and holds the session token as MIME writes base64 (wrapped).
+    wrapped = base64.encodebytes(f"token={TOKEN};".encode() * 3).decode()
+    log = f"{SECRET[9:]}\n{wrapped}END RequestId: 1\nREPORT RequestId: 1\n"
+    answer = {
+        "StatusCode": 200,
+        "LogResult": base64.b64encode(log.encode()).decode(),
+        "Payload": io.BytesIO(b"{}"),
+    }
+    hooks.append(("before-call.lambda.Invoke", answer_instead(answer, 200, times=1)))
+    result = run_invoke("--function", "hello")
+    assert result.code == 0, result.err
+    tail = result.err.split("--- log tail ---\n", 1)[1].splitlines()
+    assert tail[0] == "****"
+    assert tail[-2:] == ["END RequestId: 1", "REPORT RequestId: 1"]
+    unwrapped = "".join(tail[1:-2])
+    assert "****" in unwrapped
+    for pad in range(3):  # not 8 characters of the token's base64, at any alignment
+        inner = base64.b64encode(b"\0" * pad + TOKEN.encode()).decode()[4:-4]
+        assert not any(inner[i : i + 8] in unwrapped for i in range(len(inner) - 7))
+    assert_no_secret(result.out, result.err)
+    assert SECRET[9:] not in result.err
