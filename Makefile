@@ -85,10 +85,11 @@ help:
 	@echo 'make remote-invoke FUNCTION=name [EVENT=json REGION=]   invoke the deployed function'
 	@echo 'make compare EVENTS=path [HANDLER= SRC= REQUIREMENTS= ...]   each event (a file, or a'
 	@echo '                         folder'"'"'s *.json) on the static bootstrap and on awslambdaric'
-	@echo '                         4.2.2: same, or what differs; exits 1 when one differs; builds'
-	@echo '                         first when make zip would'
-	@echo '    ENV_FILE=path ENV="NAME=value ..."   the function'"'"'s variables, for both'
-	@echo '    LOG_FORMAT=JSON        Lambda'"'"'s JSON log format for both (default Text)'
+	@echo '                         4.2.2: same, or what differs; exits 1 when one differs;'
+	@echo '                         rebuilds first when make zip would (same variables); both get'
+	@echo '                         the environment the build was given (ENV_FILE/ENV), as invoke'
+	@echo '    LOG_FORMAT=JSON        Lambda'"'"'s JSON log format for both (default Text; an'
+	@echo '                           AWS_LAMBDA_ name, which ENV refuses)'
 	@echo '    REPORT=file            also write the comparison as JSON'
 	@echo 'make test                the test suite'
 	@echo 'make check               ruff, ruff format --check, mypy'
@@ -299,11 +300,11 @@ sam-build: $(STAMP)
 	  $(call opt,INIT_CHECK,--init-check)
 
 # The static bootstrap beside AWS's Python runtime (awslambdaric 4.2.2) on the function's own
-# events (build/compare/). Its `zip` builds first only when `make zip` would (a missing
+# events (build/compare/). `bootstrap` rebuilds first only when `make zip` would and takes
+# ENV_FILE/ENV, whose environment compare reads from the build, as invoke does (a missing
 # EVENTS is said before, at the top).
-compare: $(STAMP) zip
-	$(PY) -m build.compare --zipped "--dist=$$SL_DIST" "--events=$$SL_EVENTS" \
-	  $(call opt,ENV_FILE,--env-file) $(call opt,ENV,--env) \
+compare: $(STAMP) bootstrap
+	$(PY) -m build.compare --up-to-date "--dist=$$SL_DIST" "--events=$$SL_EVENTS" \
 	  $(call opt,LOG_FORMAT,--log-format) $(call opt,REPORT,--json)
 
 remote-invoke: $(STAMP)

@@ -189,16 +189,20 @@ def test_compare_builds_as_zip_then_passes_its_values_as_data(builder: str, tmp_
         f"DIST={tmp_path / 'dist'}",
     )
     if builder == "native":
-        zip_argv = python_call(calls, "build.pipeline")
+        built = python_call(calls, "build.pipeline")
     else:
-        (zip_argv,) = [c for c in calls if c[:2] == ["docker", "run"]]
-    assert "zip" in zip_argv and values(zip_argv, "--handler") == [HOSTILE]
+        (built,) = [c for c in calls if c[:2] == ["docker", "run"]]
+    # First dist/bootstrap as asked (make invoke's step), given the function's environment.
+    assert built[built.index("build.pipeline") + 1] == "bootstrap"
+    assert values(built, "--handler") == [HOSTILE] and values(built, "--env") == [HOSTILE]
     argv = python_call(calls, "build.compare")
-    assert calls.index(argv) > calls.index(zip_argv), "compare runs after the zip"
-    for option in ("--events", "--env-file", "--env", "--log-format", "--json"):
+    assert calls.index(argv) > calls.index(built), "compare runs after the build step"
+    for option in ("--events", "--log-format", "--json"):
         assert values(argv, option) == [HOSTILE], option
+    # The environment reaches compare through the build (bootstrap.environment.json).
+    assert values(argv, "--env-file") == values(argv, "--env") == []
     assert values(argv, "--dist") == [str(tmp_path / "dist")]
-    assert "--zipped" in argv  # the zip before it checked what was built
+    assert "--up-to-date" in argv  # the build step before it checked what was built
     no_side_effects(tmp_path)
 
 

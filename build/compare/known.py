@@ -1,6 +1,9 @@
 """The differences between the two sides that are known and intended, in one place, each
 with its reason. `make compare` reports an event whose only differences are these as
-"same but for" them, naming each; it never drops them silently.
+"same but for" them, naming each; it never drops them silently. They are the last four
+points of the README's "What differs from AWS's Python runtime" (the points before those
+compare sees as placeholders: the folders; or as differences: a distribution left out);
+one added here is added there.
 
 A difference is left out of both sides before they are compared again:
 ``scope="entry"`` leaves out a whole log entry that matches, ``scope="text"`` the

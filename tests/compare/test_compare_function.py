@@ -2,17 +2,13 @@
 events and ENV_FILE: each event a cold start of the static bootstrap and of awslambdaric
 4.2.2 under the official emulator, over loopback only (AWS_EC2_METADATA_DISABLED=true,
 no AWS call). One build (tests/fixtures/comparefunc, only_here.txt left out of the
-bundle) serves every test here.
-
-Two tests need the bootstrap's tracebacks to carry source lines as awslambdaric's do
-(issue 21): `test_an_error_three_calls_deep_is_the_same` and
-`test_an_init_error_is_the_same_but_for_awslambdaric_s_warning`. Until that lands they
-fail, naming each frame's missing source line: that is the comparison doing its job."""
+bundle) serves every test here."""
 
 from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -152,7 +148,7 @@ def test_a_json_log_record_is_the_same_under_the_json_log_format(
 
 
 def test_an_error_three_calls_deep_is_the_same(compare_dist: Path, tmp_path: Path) -> None:
-    """Needs issue 21's tracebacks (file paths and source lines in the bootstrap's)."""
+    """Each frame of the function's own code: file, line, function and source line."""
     report = tmp_path / "report.json"
     status, output = compare(
         compare_dist,
@@ -188,7 +184,7 @@ def test_an_init_error_is_the_same_but_for_awslambdaric_s_warning(
     compare_dist: Path, tmp_path: Path
 ) -> None:
     """ENV gives the variable that fails the import; awslambdaric's LAMBDA_WARNING before
-    the init error is a known difference, named. Needs issue 21's tracebacks."""
+    the init error is a known difference, named."""
     report = tmp_path / "report.json"
     status, output = compare(
         compare_dist,
@@ -236,8 +232,13 @@ def test_a_function_that_behaves_otherwise_is_named_with_its_difference(
 def test_make_compare_builds_as_make_zip_decides_then_compares(
     compare_dist: Path, tmp_path: Path
 ) -> None:
-    """The same inputs as the build: `make zip`'s part finds nothing to rebuild."""
+    """The same inputs as the build: make's bootstrap step finds nothing to rebuild; ENV
+    given reruns the init check alone, and both sides get the environment the build
+    declared (bootstrap.environment.json), as `make invoke` does."""
+    dist = tmp_path / "dist"
+    shutil.copytree(compare_dist, dist)  # the other tests' build keeps no environment
     folder = events(tmp_path / "events", dict={"order": "o-1"})
+    report = tmp_path / "report.json"
     status, output = run(
         "make",
         "--no-print-directory",
@@ -247,11 +248,31 @@ def test_make_compare_builds_as_make_zip_decides_then_compares(
         f"SRC={COMPAREFUNC}",
         f"REQUIREMENTS={COMPAREFUNC / 'requirements.txt'}",
         "EXCLUDE=only_here.txt",
-        f"DIST={compare_dist}",
+        f"DIST={dist}",
         f"EVENTS={folder}",
         "ENV=TABLE_NAME=orders",
+        f"REPORT={report}",
     )
     assert status == 0, output
-    assert f"zip: {compare_dist / 'bootstrap'} as built (HANDLER=app.handler" in output
+    assert "bootstrap: the function's environment (ENV_FILE/ENV) changed" in output
+    assert "==> freeze" not in output
     assert event_lines(output) == {"dict": "same"}
     assert "and TABLE_NAME" in output
+    [event] = json.loads(report.read_text())["events"]
+    for side in ("A", "B"):
+        assert json.loads(event["sides"][side]["reply"])["table"] == "orders"
+    # Again, nothing changed: the bootstrap as built, the same environment from the build.
+    status, output = run(
+        "make",
+        "--no-print-directory",
+        "compare",
+        "BUILDER=native",
+        f"DIST={dist}",
+        f"EVENTS={folder}",
+        f"REPORT={report}",
+    )
+    assert status == 0, output
+    assert f"bootstrap: {dist / 'bootstrap'} as built (HANDLER=app.handler" in output
+    [event] = json.loads(report.read_text())["events"]
+    for side in ("A", "B"):
+        assert json.loads(event["sides"][side]["reply"])["table"] == "orders"

@@ -1,6 +1,7 @@
 """What `make compare` is given, read before anything runs: EVENTS (a file, or a folder's
-.json files in name order, each JSON), ENV_FILE and ENV, and the build it compares (it
-must be there and current). Each mistake is one line on stderr and exit status 1."""
+.json files in name order, each JSON), the function's variables (the build's, or
+ENV_FILE and ENV), and the build it compares (it must be there and current). Each
+mistake is one line on stderr and exit status 1."""
 
 from __future__ import annotations
 
@@ -10,11 +11,11 @@ from pathlib import Path
 
 import pytest
 
-from build.compare.cli import built, here, main
-from build.compare.environment import declared
+from build.compare.cli import built, function_variables, here, main
 from build.compare.events import read_events
 from build.compare.sides import DEV_PINS, RUNTIME_DISTRIBUTIONS, pinned
-from build.errors import CompareError
+from build.errors import BuildError, CompareError
+from build.function_env import write_environment
 from build.package import file_sha256
 from build.paths import ROOT
 from build.record import RECORD
@@ -62,43 +63,21 @@ def test_events_a_user_can_get_wrong_are_one_line(
     assert "\n" not in str(raised.value)
 
 
-def test_env_file_and_env_give_the_functions_variables(tmp_path: Path) -> None:
+def test_the_functions_variables_are_the_builds_unless_given(tmp_path: Path) -> None:
+    """As `make invoke`: what the build declared (bootstrap.environment.json); ENV_FILE/ENV
+    given to compare itself instead, read by the build's own parser (its rules, its
+    one-line errors: build/function_env.py)."""
+    assert function_variables(tmp_path, "", "") == {}  # the build declared none
+    write_environment(tmp_path, {"TABLE_NAME": "orders", "STAGE": "dev"})
+    assert function_variables(tmp_path, "", "") == {"TABLE_NAME": "orders", "STAGE": "dev"}
     env_file = tmp_path / "dev.env"
-    env_file.write_text(
-        "# the function's settings\n\nTABLE_NAME=orders\nexport STAGE = 'dev' \n"
-        'GREETING="hello world"\nLEVEL=info\n'
-    )
-    assert declared(str(env_file), "LEVEL=debug NOTE='two words'") == {
-        "TABLE_NAME": "orders",
-        "STAGE": "dev",
-        "GREETING": "hello world",
+    env_file.write_text("export STAGE = 'test' # a comment\nLEVEL=info\n")
+    assert function_variables(tmp_path, str(env_file), "LEVEL=debug") == {
+        "STAGE": "test",
         "LEVEL": "debug",  # ENV wins
-        "NOTE": "two words",
     }
-    assert declared("", "") is None
-    assert declared("", "EMPTY=") == {"EMPTY": ""}
-
-
-@pytest.mark.parametrize(
-    ("content", "env", "message"),
-    [
-        ("TABLE_NAME\n", "", "ENV_FILE={file}:1: not NAME=value"),
-        ("OK=1\n1BAD=secret-value\n", "", "ENV_FILE={file}:2: not NAME=value"),
-        (None, "", "ENV_FILE={file} cannot be read"),
-        ("", "AB=1 'CD=2", "ENV: a quote is not closed"),
-        ("", "AB=1 CD", "ENV word 2: not NAME=value"),
-    ],
-)
-def test_env_mistakes_are_one_line_without_values(
-    tmp_path: Path, content: str | None, env: str, message: str
-) -> None:
-    env_file = tmp_path / "dev.env"
-    if content is not None:
-        env_file.write_text(content)
-    with pytest.raises(CompareError) as raised:
-        declared(str(env_file), env)
-    assert str(raised.value).startswith(message.replace("{file}", str(env_file)))
-    assert "secret-value" not in str(raised.value)
+    with pytest.raises(BuildError, match="AWS_LAMBDA_LOG_FORMAT is set by Lambda itself"):
+        function_variables(tmp_path, "", "AWS_LAMBDA_LOG_FORMAT=JSON")  # LOG_FORMAT= is
 
 
 def test_the_runtimes_own_packages_are_pinned_by_hash() -> None:
@@ -130,7 +109,7 @@ def test_without_a_build_it_says_to_build(
     )
 
 
-def test_an_out_of_date_build_is_refused_unless_make_just_zipped_it(
+def test_an_out_of_date_build_is_refused_unless_make_just_brought_it_up_to_date(
     echo_dist: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     """The record of a build whose inputs' files changed since (its fingerprint), made
@@ -150,7 +129,7 @@ def test_an_out_of_date_build_is_refused_unless_make_just_zipped_it(
         f"compare: {dist / 'bootstrap'} is out of date (files of the last build's inputs "
         "changed): `make compare` rebuilds it\n"
     )
-    inputs = built(dist, zipped=True)
+    inputs = built(dist, up_to_date=True)
     assert inputs.src == str(ROOT / "tests" / "fixtures" / "comparefunc")
     assert inputs.requirements == str(
         ROOT / "tests" / "fixtures" / "comparefunc" / "requirements.txt"
