@@ -49,8 +49,8 @@ class OwnCode:
     """Which file names are the function's own code, and their names relative to the
     code folder. ``code`` is the function's folder as the user has it (SRC); ``here`` the
     folder this side's runtime ran in (its working directory; the code folder for both
-    once the bootstrap serves from it), ``tmpdir`` the side's TMPDIR, under which the
-    bootstrap unpacks its bundle."""
+    sides: the bootstrap serves from its unpacked one), ``tmpdir`` the side's TMPDIR,
+    under which the bootstrap unpacks its bundle."""
 
     def __init__(self, code: Path, here: str = "", tmpdir: str = ""):
         self.code = code
