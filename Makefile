@@ -28,6 +28,8 @@ USER_VARIABLES += PROVIDED_SDK
 USER_VARIABLES += LOGICAL_ID CODE_URI ARTIFACTS_DIR PACKAGE IMAGE_REPOSITORY IMAGE_TAG
 # The function's environment (build/function_env.py), and deploy's FORCE=1.
 USER_VARIABLES += ENV_FILE ENV FORCE
+# compare (build/compare/).
+USER_VARIABLES += EVENTS REPORT LOG_FORMAT
 unexport $(USER_VARIABLES)
 $(foreach v,$(USER_VARIABLES),$(eval export SL_$v = $$(value $v)))
 # $(call given,VAR): non-empty when the user set VAR (command line or environment).
@@ -47,7 +49,7 @@ export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
 .DEFAULT_GOAL := help
 .PHONY: all build zip image invoke deploy remote-invoke test check bench venv clean help
-.PHONY: clean-cache
+.PHONY: clean-cache compare
 
 help:
 	@echo 'make zip                 dist/function.zip of what was built; builds first when nothing'
@@ -81,6 +83,14 @@ help:
 	@echo '                         [IMAGE_TAG=]  push dist/image.oci.tar with skopeo, deploy it'
 	@echo '                         as a container-image function (no IMAGE_REPOSITORY: the steps)'
 	@echo 'make remote-invoke FUNCTION=name [EVENT=json REGION=]   invoke the deployed function'
+	@echo 'make compare EVENTS=path [HANDLER= SRC= REQUIREMENTS= ...]   each event (a file, or a'
+	@echo '                         folder'"'"'s *.json) on the static bootstrap and on awslambdaric'
+	@echo '                         4.2.2: same, or what differs; exits 1 when one differs;'
+	@echo '                         rebuilds first when make zip would (same variables); both get'
+	@echo '                         the environment the build was given (ENV_FILE/ENV), as invoke'
+	@echo '    LOG_FORMAT=JSON        Lambda'"'"'s JSON log format for both (default Text; an'
+	@echo '                           AWS_LAMBDA_ name, which ENV refuses)'
+	@echo '    REPORT=file            also write the comparison as JSON'
 	@echo 'make test                the test suite'
 	@echo 'make check               ruff, ruff format --check, mypy'
 	@echo 'make wheel [DIST=dist]   the runtime library as a wheel (hatchling), in DIST'
@@ -111,9 +121,16 @@ ENV_FILE_OPT = $(call opt,ENV_FILE,--env-file)
 ZIP_OPTS = $(call opt,HANDLER,--handler) $(call opt,SRC,--src) \
   $(call opt,REQUIREMENTS,--requirements) $(INPUT_OPTS)
 
-# The builder is chosen only when a goal may build (`make invoke` rebuilds when `make zip`
-# would): `docker info` must answer within 5 s.
-BUILD_GOALS := $(filter build zip bootstrap invoke,$(MAKECMDGOALS))
+# `make compare` without EVENTS: said before anything is chosen or built.
+ifneq ($(filter compare,$(MAKECMDGOALS)),)
+ifeq ($(strip $(value EVENTS)),)
+$(error compare: give EVENTS=path: an event file, or a folder of .json files (one event each))
+endif
+endif
+
+# The builder is chosen only when a goal may build (`make invoke` and `make compare`
+# rebuild when `make zip` would): `docker info` must answer within 5 s.
+BUILD_GOALS := $(filter build zip bootstrap invoke compare,$(MAKECMDGOALS))
 ifneq ($(BUILD_GOALS),)
 ifeq ($(strip $(BUILDER)),)
   docker_answer := $(shell \
@@ -281,6 +298,14 @@ sam-build: $(STAMP)
 	  "--code-uri=$$SL_CODE_URI" "--artifacts-dir=$$SL_ARTIFACTS_DIR" \
 	  $(call opt,ONLY_BINARY,--only-binary) $(call opt,EXCLUDE,--exclude) \
 	  $(call opt,INIT_CHECK,--init-check)
+
+# The static bootstrap beside AWS's Python runtime (awslambdaric 4.2.2) on the function's own
+# events (build/compare/). `bootstrap` rebuilds first only when `make zip` would and takes
+# ENV_FILE/ENV, whose environment compare reads from the build, as invoke does (a missing
+# EVENTS is said before, at the top).
+compare: $(STAMP) bootstrap
+	$(PY) -m build.compare --up-to-date "--dist=$$SL_DIST" "--events=$$SL_EVENTS" \
+	  $(call opt,LOG_FORMAT,--log-format) $(call opt,REPORT,--json)
 
 remote-invoke: $(STAMP)
 	$(PY) -m build.remote_invoke $(call opt,FUNCTION,--function) $(call opt,REGION,--region) \

@@ -30,6 +30,8 @@
     invoke          run a bootstrap under the emulator (`make invoke`)
     bench           the bootstrap beside awslambdaric under the emulator (`make bench`),
                     and with --managed-instances N invokes at once (bench/managed.py)
+    compare         your events on the bootstrap and on awslambdaric 4.2.2, each a cold
+                    start under the emulator, compared (`make compare`; compare/)
     runtime_api     a Runtime API the build serves itself (initcheck, runtime_imports, bench)
     image           `make image`: the bootstrap as an OCI image (only /bootstrap)
     aws             the AWS plumbing deploy and remote_invoke share (session, console, errors)

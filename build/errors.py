@@ -6,6 +6,7 @@
     ├── EmulatorError       the AWS Runtime Interface Emulator could not be fetched or run
     ├── InvokeError         `make invoke` was called wrongly (build/invoke.py)
     ├── BenchError          a benchmark candidate did not answer as it must (build/bench*)
+    ├── CompareError        `make compare` was called wrongly or could not run (build/compare/)
     └── DeployError         AWS said no, or the zip is wrong (build/aws_errors.py, exit 1)
         └── UsageError      the deploy command line is wrong or incomplete (exit 2)
 
@@ -42,3 +43,7 @@ class InvokeError(StaticLambdaError):
 
 class BenchError(StaticLambdaError):
     """A benchmark candidate did not answer as the echo handler must."""
+
+
+class CompareError(StaticLambdaError):
+    """`make compare` was given what it cannot compare; the message says what to do."""

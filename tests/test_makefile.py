@@ -19,7 +19,18 @@ from makefile_support import ROOT, recorded_make
 HOSTILE = (
     "x'; touch PWNED1; echo '\"$HOME `touch PWNED2` $(shell touch PWNED3) $$(touch PWNED4)\nnext"
 )
-TARGETS = ("build", "zip", "invoke", "deploy", "remote-invoke", "bench", "clean", "wheel", "help")
+TARGETS = (
+    "build",
+    "zip",
+    "invoke",
+    "deploy",
+    "remote-invoke",
+    "bench",
+    "compare",
+    "clean",
+    "wheel",
+    "help",
+)
 
 
 @pytest.fixture(autouse=True)
@@ -165,6 +176,47 @@ def test_deploy_and_remote_invoke_pass_names_as_data(tmp_path: Path) -> None:
     for option in ("--function", "--region", "--event"):
         assert values(argv, option) == [HOSTILE], option
     no_side_effects(tmp_path)
+
+
+@pytest.mark.parametrize("builder", ["native", "docker"])
+def test_compare_builds_as_zip_then_passes_its_values_as_data(builder: str, tmp_path: Path) -> None:
+    calls, _ = recorded_make(
+        tmp_path,
+        "compare",
+        f"BUILDER={builder}",
+        f"HANDLER={HOSTILE}",
+        *(f"{n}={HOSTILE}" for n in ("EVENTS", "ENV_FILE", "ENV", "LOG_FORMAT", "REPORT")),
+        f"DIST={tmp_path / 'dist'}",
+    )
+    if builder == "native":
+        built = python_call(calls, "build.pipeline")
+    else:
+        (built,) = [c for c in calls if c[:2] == ["docker", "run"]]
+    # First dist/bootstrap as asked (make invoke's step), given the function's environment.
+    assert built[built.index("build.pipeline") + 1] == "bootstrap"
+    assert values(built, "--handler") == [HOSTILE] and values(built, "--env") == [HOSTILE]
+    argv = python_call(calls, "build.compare")
+    assert calls.index(argv) > calls.index(built), "compare runs after the build step"
+    for option in ("--events", "--log-format", "--json"):
+        assert values(argv, option) == [HOSTILE], option
+    # The environment reaches compare through the build (bootstrap.environment.json).
+    assert values(argv, "--env-file") == values(argv, "--env") == []
+    assert values(argv, "--dist") == [str(tmp_path / "dist")]
+    assert "--up-to-date" in argv  # the build step before it checked what was built
+    no_side_effects(tmp_path)
+
+
+def test_compare_without_events_says_so_before_building(tmp_path: Path) -> None:
+    ran = subprocess.run(
+        ["make", "--no-print-directory", "compare", "BUILDER=native", "EVENTS= "],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert ran.returncode == 2
+    assert "compare: give EVENTS=path: an event file, or a folder of .json files" in ran.stderr
+    assert ran.stdout == "" and "==>" not in ran.stderr
 
 
 def test_bench_args_are_words_never_code(tmp_path: Path) -> None:

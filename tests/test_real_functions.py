@@ -441,6 +441,14 @@ def test_the_readme_walkthrough_ends_in_a_working_zip(tmp_path: Path) -> None:
     assert reply["hello"] == "Lambda" and reply["greeting"] == "Hello from a data file"
     with zipfile.ZipFile(clone / "dist" / "function.zip") as z:
         assert z.read("bootstrap") == (clone / "dist" / "bootstrap").read_bytes()
+    # Then the README's `make compare` block: the same function, beside awslambdaric.
+    section = (ROOT / "README.md").read_text().split("## Check your own function: ", 1)[1]
+    block = section.split("```sh\n", 1)[1].split("```", 1)[0]
+    compared = subprocess.run(
+        ["bash", "-c", block], cwd=clone, env=env, capture_output=True, text=True, timeout=600
+    )
+    assert compared.returncode == 0, compared.stdout + compared.stderr
+    assert "\nhello.json: same  (INIT A " in compared.stdout
 
 
 # --- the init check's isolation --------------------------------------------------------

@@ -95,8 +95,13 @@ def awslambdaric_candidate(
 def install_for_awslambdaric(requirements: Path) -> Path:
     """The same requirements the bootstrap was built with, installed for B, on
     the same Python, once per requirements file content."""
-    key = file_sha256(requirements)[:16]
-    target = BENCH_CACHE / "deps" / key
+    return install_target(BENCH_CACHE / "deps", requirements)
+
+
+def install_target(folder: Path, requirements: Path, *pip_options: str) -> Path:
+    """``pip install --target`` of a requirements file into ``folder``/<its hash>,
+    on this Python, once per content: a folder to put on B's PYTHONPATH."""
+    target = folder / file_sha256(requirements)[:16]
     if (target / ".installed").exists():
         return target
     shutil.rmtree(target, ignore_errors=True)
@@ -108,6 +113,7 @@ def install_for_awslambdaric(requirements: Path) -> Path:
             "install",
             "-q",
             "--disable-pip-version-check",
+            *pip_options,
             "--target",
             str(target),
             "-r",
@@ -232,23 +238,23 @@ class Session:
         assert self.emulator.process is not None, "start() first"
         return self.emulator.process.pid
 
-    def invoke(self) -> float:
-        """One invoke on the kept-alive connection; its client-side time, in ms."""
+    def post(self, event: bytes) -> tuple[int, bytes]:
+        """One invoke on the kept-alive connection: the emulator's status and reply."""
         assert self.connection is not None, "start() first"
-        started = time.perf_counter()
         self.connection.request(
-            "POST",
-            INVOKE_PATH,
-            body=self.function.event,
-            headers={"Content-Type": "application/json"},
+            "POST", INVOKE_PATH, body=event, headers={"Content-Type": "application/json"}
         )
         response = self.connection.getresponse()
-        body = response.read()
+        return response.status, response.read()
+
+    def invoke(self) -> float:
+        """One invoke of the function's event, which it must answer; its client-side time, in ms."""
+        started = time.perf_counter()
+        status, body = self.post(self.function.event)
         elapsed = (time.perf_counter() - started) * 1000
-        if response.status != 200 or not self.function.answered(body):
+        if status != 200 or not self.function.answered(body):
             raise BenchError(
-                f"{self.candidate.label} answered {response.status} "
-                f"{body[:300]!r}\n{self.log()[-2000:]}"
+                f"{self.candidate.label} answered {status} {body[:300]!r}\n{self.log()[-2000:]}"
             )
         return elapsed
 
@@ -281,14 +287,20 @@ class Session:
     def log(self) -> str:
         return self.emulator.log()
 
-    def stop(self) -> None:
+    def stop(self) -> str:
+        """Stop the emulator, clean up after the runtime; the emulator's whole log, its \r
+        kept as the runtime wrote them (a multi-line log record's inner line breaks)."""
         if self.connection is not None:
             self.connection.close()
         if self.emulator.process is not None:
             self.dirs |= extraction_dirs(descendants(self.pid))
         self.emulator.stop()
+        # Complete now: the emulator has copied all the runtime wrote.
+        path = self.emulator.log_path
+        log = path.read_bytes().decode(errors="replace") if path.exists() else ""
         # The emulator SIGKILLs the runtime, so nothing removed what it unpacked.
         for d in self.dirs:
             shutil.rmtree(d, ignore_errors=True)
         shutil.rmtree(self.tmpdir, ignore_errors=True)
         self.emulator.log_path.unlink(missing_ok=True)
+        return log
